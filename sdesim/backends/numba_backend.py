@@ -1,0 +1,342 @@
+"""The numba backend: compiled Euler–Maruyama kernels with an in-kernel generator.
+
+Each chunk of paths runs in one compiled call that loops over all steps, draws its increments
+inside the kernel from the chunk's ``numpy.random.Generator`` (numba implements numpy's ziggurat
+normal, uniform and exponential samplers bit for bit) and releases the GIL, so chunks run on
+several threads. A chunk's result depends only on its generator, never on the thread that ran it.
+
+Agreement with the numpy backend, same seed and chunk size:
+
+- bitwise, for diagonal, scalar and additive noise with a Brownian driver: the same numbers are
+  drawn in the same order and every state update is the same sequence of IEEE operations;
+- to rounding (``rtol ~ 1e-13``), not bitwise, for ``general`` noise and dense linear drifts,
+  whose sums over the noise/state index are ordered differently from numpy's ``einsum`` and BLAS;
+- to rounding for α-stable drivers where the platform's ``sin``/``cos``/``pow`` differ from
+  numpy's vectorised versions in the last bit.
+
+Kernels:
+
+- built-in linear problems (:func:`sdesim.ou`, :func:`sdesim.gbm`, :func:`sdesim.linear`) run a
+  fused kernel compiled once and cached on disk (``cache=True``);
+- a user's ``f`` and ``g`` are compiled with ``numba.njit`` on first use (their compile time is
+  part of the first call). If numba cannot compile them the backend warns with numba's message
+  and runs the numpy backend instead.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numba
+import numpy as np
+
+from ..drivers import BROWNIAN
+from ..sde import LinearSDE
+from . import numpy_backend
+from .common import SimulationDiverged
+
+__all__ = ["run_chunk", "parallel", "prepare"]
+
+parallel = True  # chunks run on a thread pool
+
+
+
+# ----------------------------------------------------------------------------- noise
+@numba.njit(nogil=True, cache=True)
+def _fill(code, rng, buf, h, alpha, scale):
+    """Increments over a step ``h`` into ``buf`` ``(n, m)``; same draws as ``Driver.increments``."""
+    n, m = buf.shape
+    if code == BROWNIAN:
+        s = math.sqrt(h)
+        for i in range(n):
+            for j in range(m):
+                buf[i, j] = rng.standard_normal() * s
+        return
+    for i in range(n):  # CMS: all uniforms first, then all exponentials (numpy's order)
+        for j in range(m):
+            buf[i, j] = (rng.random() - 0.5) * math.pi
+    for i in range(n):
+        for j in range(m):
+            a = alpha[j]
+            v = buf[i, j]
+            w = rng.standard_exponential()
+            if a == 1.0:
+                z = math.tan(v)
+            else:
+                z = (math.sin(a * v) / math.cos(v) ** (1.0 / a)
+                     * (math.cos((1.0 - a) * v) / w) ** ((1.0 - a) / a))
+            buf[i, j] = z * (scale[j] * h ** (1.0 / a))
+
+
+@numba.njit(nogil=True, cache=True)
+def _increment(acc, buf, r, k):
+    """Add the fine increments to a level's accumulator; True when the level steps now."""
+    if r == 1:
+        acc[:, :] = buf
+        return True
+    acc += buf
+    return (k + 1) % r == 0
+
+
+@numba.njit(nogil=True, cache=True)
+def _count_bad(x):
+    bad = 0
+    for i in range(x.shape[0]):
+        for j in range(x.shape[1]):
+            if not np.isfinite(x[i, j]):
+                bad += 1
+                break
+    return bad
+
+
+@numba.njit(nogil=True, cache=True)
+def _save_all(xs, out, s):
+    for lev in range(xs.shape[0]):
+        out[lev, s] = xs[lev]
+
+
+# ----------------------------------------------------------------------------- linear steps
+@numba.njit(nogil=True, cache=True)
+def _linear_step(x, inc, hl, A, a, B, b, dense, tmp):
+    """In-place EM step of ``dX = (A X + a) dt + Σ_j (B_j X + b_j) dL_j``; returns # bad paths.
+
+    Diagonal form (``dense`` False): ``A`` is ``(1, d)``, ``B`` ``(1, 1, d)``, ``b`` ``(1, d)``.
+    """
+    n, d = x.shape
+    m = inc.shape[1]
+    bad = 0
+    for i in range(n):
+        row_bad = False
+        if not dense:
+            for p in range(d):
+                xv = x[i, p]
+                v = xv + hl * (A[0, p] * xv + a[p]) + (B[0, 0, p] * xv + b[0, p]) * inc[i, p]
+                x[i, p] = v
+                if not np.isfinite(v):
+                    row_bad = True
+        else:
+            for p in range(d):
+                drift = 0.0
+                for q in range(d):
+                    drift += A[p, q] * x[i, q]
+                noise = 0.0
+                for j in range(m):
+                    gj = b[j, p]
+                    for q in range(d):
+                        gj += B[j, p, q] * x[i, q]
+                    noise += gj * inc[i, j]
+                tmp[p] = x[i, p] + hl * (drift + a[p]) + noise
+            for p in range(d):
+                x[i, p] = tmp[p]
+                if not np.isfinite(tmp[p]):
+                    row_bad = True
+        if row_bad:
+            bad += 1
+    return bad
+
+
+@numba.njit(nogil=True, cache=True)
+def _linear_kernel(x0, h, n_fine, ratios, save_steps, rng, code, alpha, scale,
+                   A, a, B, b, dense, out, status):
+    n, d = x0.shape
+    L = ratios.shape[0]
+    m = alpha.shape[0]
+    xs = np.empty((L, n, d))
+    for lev in range(L):
+        xs[lev] = x0
+    acc = np.zeros((L, n, m))
+    buf = np.empty((n, m))
+    tmp = np.empty(d)
+    s = 0
+    if save_steps.shape[0] > 0 and save_steps[0] == 0:
+        _save_all(xs, out, 0)
+        s = 1
+    for k in range(n_fine):
+        _fill(code, rng, buf, h, alpha, scale)
+        for lev in range(L):
+            r = ratios[lev]
+            if not _increment(acc[lev], buf, r, k):
+                continue
+            bad = _linear_step(xs[lev], acc[lev], r * h, A, a, B, b, dense, tmp)
+            acc[lev][:, :] = 0.0
+            if bad > 0 and status[0] < 0:
+                status[0], status[1], status[2] = (k + 1) // r, bad, lev
+                if status[3] == 0:
+                    return
+        if s < save_steps.shape[0] and save_steps[s] == k + 1:
+            _save_all(xs, out, s)
+            s += 1
+
+
+# ----------------------------------------------------------------------------- user functions
+_GENERIC_CACHE: dict = {}
+
+
+def _noise_updater(sde):
+    """A compiled ``update(t, x, inc, fx, hl)`` doing ``x <- x + hl*fx + g(t,x)·inc`` in place."""
+    kind = sde.noise
+    if kind == "additive":
+        const = sde._additive_const
+        gj = None if const is not None else numba.njit(sde.g)
+        if const is None:
+            @numba.njit(nogil=True)
+            def g_of(t):
+                return np.asarray(gj(t), dtype=np.float64)
+        else:
+            @numba.njit(nogil=True)
+            def g_of(t):
+                return const
+    else:
+        gj = numba.njit(sde.g)
+
+    if kind in ("diagonal", "scalar"):
+        @numba.njit(nogil=True)
+        def update(t, x, inc, fx, hl):
+            gx = gj(t, x)
+            for i in range(x.shape[0]):
+                for p in range(x.shape[1]):
+                    x[i, p] = x[i, p] + hl * fx[i, p] + gx[i, p] * inc[i, p if inc.shape[1] > 1 else 0]
+    elif kind == "general":
+        @numba.njit(nogil=True)
+        def update(t, x, inc, fx, hl):
+            gx = gj(t, x)
+            for i in range(x.shape[0]):
+                for p in range(x.shape[1]):
+                    s = 0.0
+                    for j in range(inc.shape[1]):
+                        s += gx[i, p, j] * inc[i, j]
+                    x[i, p] = x[i, p] + hl * fx[i, p] + s
+    elif np.ndim(sde.diffusion(0.0, None)) == 1:  # additive, diagonal (d,)
+        @numba.njit(nogil=True)
+        def update(t, x, inc, fx, hl):
+            gx = g_of(t)
+            for i in range(x.shape[0]):
+                for p in range(x.shape[1]):
+                    x[i, p] = x[i, p] + hl * fx[i, p] + inc[i, p] * gx[p]
+    else:  # additive, matrix (d, m)
+        @numba.njit(nogil=True)
+        def update(t, x, inc, fx, hl):
+            gx = g_of(t)
+            for i in range(x.shape[0]):
+                for p in range(x.shape[1]):
+                    s = 0.0
+                    for j in range(inc.shape[1]):
+                        s += inc[i, j] * gx[p, j]
+                    x[i, p] = x[i, p] + hl * fx[i, p] + s
+    return update
+
+
+def _generic_kernel(sde):
+    key = (sde.f, sde.g if callable(sde.g) else id(sde._additive_const), sde.noise)
+    if key in _GENERIC_CACHE:
+        return _GENERIC_CACHE[key]
+    fj = numba.njit(sde.f)
+    update = _noise_updater(sde)
+
+    @numba.njit(nogil=True)
+    def kernel(x0, h, n_fine, ratios, save_steps, rng, code, alpha, scale, out, status):
+        n, d = x0.shape
+        L = ratios.shape[0]
+        m = alpha.shape[0]
+        xs = np.empty((L, n, d))
+        for lev in range(L):
+            xs[lev] = x0
+        acc = np.zeros((L, n, m))
+        buf = np.empty((n, m))
+        s = 0
+        if save_steps.shape[0] > 0 and save_steps[0] == 0:
+            _save_all(xs, out, 0)
+            s = 1
+        for k in range(n_fine):
+            _fill(code, rng, buf, h, alpha, scale)
+            for lev in range(L):
+                r = ratios[lev]
+                if not _increment(acc[lev], buf, r, k):
+                    continue
+                hl = r * h
+                x = xs[lev]
+                fx = fj(((k + 1) // r - 1) * hl, x)
+                update(((k + 1) // r - 1) * hl, x, acc[lev], fx, hl)
+                acc[lev][:, :] = 0.0
+                bad = _count_bad(x)
+                if bad > 0 and status[0] < 0:
+                    status[0], status[1], status[2] = (k + 1) // r, bad, lev
+                    if status[3] == 0:
+                        return
+            if s < save_steps.shape[0] and save_steps[s] == k + 1:
+                _save_all(xs, out, s)
+                s += 1
+
+    _GENERIC_CACHE[key] = kernel
+    return kernel
+
+
+# ----------------------------------------------------------------------------- entry points
+def _linear_args(sde: LinearSDE):
+    if sde.form == "diag":
+        d = sde.A.shape[0]
+        return (sde.A.reshape(1, d), sde.a, sde.B.reshape(1, 1, d), sde.b.reshape(1, d), False)
+    return (sde.A, sde.a, sde.B, sde.b, True)
+
+
+def prepare(sde, x0_small):
+    """Compile (or load) the kernel for ``sde`` and check it runs on ``x0_small`` ``(n, d)``.
+
+    Returns a callable ``kernel(x0, h, n_fine, ratios, save_steps, rng, out, status)`` or
+    ``None`` after warning when numba cannot compile the user's ``f``/``g`` (the caller then
+    uses the numpy backend).
+    """
+    alpha, scale = sde.driver.kernel_params(sde.m)
+    code = sde.driver.code
+    if isinstance(sde, LinearSDE):
+        largs = _linear_args(sde)
+
+        def run(x0, h, n_fine, ratios, save_steps, rng, out, status):
+            _linear_kernel(x0, h, n_fine, ratios, save_steps, rng, code, alpha, scale,
+                           *largs, out, status)
+        return run
+    kern = _generic_kernel(sde)
+
+    def run(x0, h, n_fine, ratios, save_steps, rng, out, status):
+        kern(x0, h, n_fine, ratios, save_steps, rng, code, alpha, scale, out, status)
+
+    try:
+        probe = np.empty((1, 1) + x0_small.shape)
+        run(np.ascontiguousarray(x0_small, dtype=float), 1e-3, 1, np.ones(1, np.int64),
+            np.array([1], np.int64), np.random.default_rng(0), probe, _new_status(False))
+    except (numba.core.errors.TypingError, numba.core.errors.UnsupportedError,
+            numba.core.errors.LoweringError, NotImplementedError) as exc:
+        first = str(exc).strip().splitlines()
+        warnings.warn(
+            "numba could not compile this SDE's f/g, running the numpy backend instead. "
+            "Write f(t, x) and g(t, x) with numpy operations numba supports on 2-d float arrays "
+            "(see sdesim.SDE's docstring). numba said: " + " ".join(first[:3]),
+            RuntimeWarning, stacklevel=3)
+        _GENERIC_CACHE.pop((sde.f, sde.g if callable(sde.g) else id(sde._additive_const),
+                            sde.noise), None)
+        return None
+    return run
+
+
+def _new_status(keep: bool) -> np.ndarray:
+    return np.array([-1, 0, 0, int(keep)], dtype=np.int64)
+
+
+def run_chunk(sde, x0, h, n_fine, ratios, save_steps, rng, keep_nonfinite=False, kernel=None):
+    """Run Euler–Maruyama on one chunk; see :mod:`sdesim.backends.common` for the contract."""
+    if kernel is None:
+        kernel = prepare(sde, x0[:1])
+        if kernel is None:
+            return numpy_backend.run_chunk(sde, x0, h, n_fine, ratios, save_steps, rng,
+                                           keep_nonfinite)
+    ratios = np.asarray(ratios, dtype=np.int64)
+    save_steps = np.asarray(save_steps, dtype=np.int64)
+    out = np.empty((len(ratios), len(save_steps)) + x0.shape)
+    status = _new_status(keep_nonfinite)
+    kernel(np.ascontiguousarray(x0, dtype=float), float(h), int(n_fine), ratios, save_steps,
+           rng, out, status)
+    if status[0] >= 0 and not keep_nonfinite:
+        hl = ratios[status[2]] * h
+        raise SimulationDiverged(int(status[0]), float(status[0] * hl), int(status[1]),
+                                 x0.shape[0], float(hl))
+    return out

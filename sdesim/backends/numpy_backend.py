@@ -1,0 +1,52 @@
+"""The numpy backend: the readable reference implementation of the backend contract."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..schemes import EulerMaruyama
+from .common import SimulationDiverged
+
+__all__ = ["run_chunk", "parallel"]
+
+parallel = False  # chunks run one after another
+
+
+def run_chunk(sde, x0, h, n_fine, ratios, save_steps, rng, keep_nonfinite=False):
+    """Run Euler–Maruyama on one chunk; see :mod:`sdesim.backends.common` for the contract.
+
+    Returns ``(L, S, n, d)``. Raises :class:`SimulationDiverged` unless ``keep_nonfinite``.
+    """
+    n, d = x0.shape
+    L, S = len(ratios), len(save_steps)
+    xs = [x0.copy() for _ in ratios]
+    acc = [np.zeros((n, sde.m)) for _ in ratios]
+    out = np.empty((L, S, n, d))
+    s = 0
+    if S and save_steps[0] == 0:
+        out[:, 0] = x0
+        s = 1
+    for k in range(n_fine):
+        dL = sde.driver.increments(rng, h, (n, sde.m))
+        for lev, r in enumerate(ratios):
+            if r == 1:
+                inc = dL
+            else:
+                acc[lev] += dL
+                if (k + 1) % r:
+                    continue
+                inc = acc[lev]
+            hl = r * h
+            kl = (k + 1) // r - 1
+            x = EulerMaruyama.step(sde, kl * hl, xs[lev], hl, inc)
+            if not keep_nonfinite and not np.isfinite(x.sum()):
+                n_bad = int(np.sum(~np.all(np.isfinite(x), axis=1)))
+                if n_bad:
+                    raise SimulationDiverged(kl + 1, (kl + 1) * hl, n_bad, n, hl)
+            xs[lev] = x
+            if r > 1:
+                acc[lev][:] = 0.0
+        if s < S and save_steps[s] == k + 1:
+            for lev in range(L):
+                out[lev, s] = xs[lev]
+            s += 1
+    return out

@@ -1,0 +1,365 @@
+"""The problem: an Itô SDE ``dX = f(t, X) dt + g(t, X) dL`` driven by Brownian or α-stable noise.
+
+Shapes (``n`` paths, state dimension ``d``, noise dimension ``m``):
+
+============  ==========================  ===========  =====================================
+noise kind    ``g(t, x)`` returns          ``m``        noise term over a step
+============  ==========================  ===========  =====================================
+diagonal      ``(n, d)``                   ``d``        ``g * dL`` (elementwise)
+scalar        ``(n, d)``                   ``1``        ``g * dL[:, :1]`` (one shared noise)
+general       ``(n, d, m)``                given        ``einsum('ndm,nm->nd', g, dL)``
+additive      constant ``(d,)`` or         ``d`` or     ``dL * b`` or ``dL @ B.T``
+              ``(d, m)``, or ``g(t)``      ``m``
+============  ==========================  ===========  =====================================
+
+``f(t, x)`` always takes ``x`` of shape ``(n, d)`` and returns ``(n, d)``. ``t`` is a float.
+
+Examples
+--------
+A 2-d Itô SDE with diagonal multiplicative noise:
+
+>>> import numpy as np
+>>> import sdesim
+>>> sde = sdesim.SDE(lambda t, x: -x**3, lambda t, x: 0.5 * np.ones_like(x) + 0.1 * x, d=2)
+>>> sde.noise, sde.m
+('diagonal', 2)
+
+Writing ``f`` and ``g`` so that the numba backend can compile them: use numpy operations that
+numba supports on 2-d float arrays (arithmetic, ufuncs, ``np.empty``/``np.zeros_like``, loops,
+slicing), no Python objects, closures over other Python functions, or keyword arguments; capture
+constants as numpy arrays or floats. Where numba cannot compile them the numba backend says why
+and runs the numpy backend instead.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from ._validate import as_finite_array
+from .drivers import Brownian, Driver
+
+__all__ = ["SDE", "LinearSDE", "ou", "gbm", "linear", "NOISE_KINDS"]
+
+NOISE_KINDS = ("diagonal", "scalar", "general", "additive")
+
+
+class SDE:
+    """An Itô SDE ``dX = f(t, X) dt + g(t, X) dL_t`` over paths vectorised as ``(n, d)``.
+
+    Parameters
+    ----------
+    f : callable ``f(t, x) -> (n, d)``
+        Drift, vectorised over paths; ``x`` has shape ``(n, d)``.
+    g : callable or array_like
+        Diffusion; its shape depends on ``noise`` (see the module table). For ``"additive"``
+        a constant ``(d,)`` (diagonal) or ``(d, m)`` array, or a callable ``g(t)`` returning one.
+    d : int
+        State dimension.
+    m : int, optional
+        Noise dimension; required for ``"general"``, implied otherwise.
+    noise : {"diagonal", "scalar", "general", "additive"}
+    driver : Driver, default ``Brownian()``
+        ``sdesim.Brownian()`` or ``sdesim.Stable(alpha)`` (Lévy-driven, Itô/Euler sense).
+    name : str, optional
+
+    Raises
+    ------
+    ValueError
+        Unknown ``noise``, inconsistent ``m``, wrong additive ``g`` shape. Wrong shapes returned
+        by ``f``/``g`` are reported on first use by :meth:`check`.
+
+    Examples
+    --------
+    >>> import numpy as np, sdesim
+    >>> sde = sdesim.SDE(lambda t, x: -x, np.array([[1.0, 0.5], [0.0, 1.0]]), d=2,
+    ...                  noise="additive")
+    >>> sde.m
+    2
+
+    References
+    ----------
+    Kloeden & Platen (1992), Numerical Solution of SDEs, §9.1 (Itô SDE, noise classes).
+    """
+
+    def __init__(self, f: Callable, g, *, d: int, m: int | None = None, noise: str = "diagonal",
+                 driver: Driver | None = None, name: str | None = None):
+        if noise not in NOISE_KINDS:
+            raise ValueError(f"noise must be one of {NOISE_KINDS}, got {noise!r}")
+        if not callable(f):
+            raise TypeError(f"f must be callable f(t, x) -> (n, d), got {type(f).__name__}")
+        if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1:
+            raise ValueError(f"d must be a positive integer, got {d!r}")
+        self.f, self.d, self.noise = f, int(d), noise
+        self.driver = Brownian() if driver is None else driver
+        if not isinstance(self.driver, Driver):
+            raise TypeError(f"driver must be a sdesim Driver (Brownian() or Stable(alpha)), "
+                            f"got {type(self.driver).__name__}")
+        self.name = name or "SDE"
+        self._additive_const = None
+        if noise == "additive" and not callable(g):
+            b = as_finite_array(g, "g", ndim=(1, 2))
+            if b.shape[0] != self.d:
+                raise ValueError(f"g (additive) must have shape ({self.d},) or ({self.d}, m), "
+                                 f"got {b.shape}")
+            self._additive_const = b
+            implied_m = b.shape[1] if b.ndim == 2 else self.d
+        elif not callable(g):
+            raise TypeError(f"g must be callable for noise={noise!r}, got {type(g).__name__}")
+        else:
+            implied_m = {"diagonal": self.d, "scalar": 1}.get(noise)
+        self.g = g
+        if noise == "general":
+            if m is None:
+                raise ValueError("m (noise dimension) is required for noise='general'")
+            implied_m = int(m)
+        elif noise == "additive" and implied_m is None:
+            implied_m = self.d if m is None else int(m)
+        if m is not None and int(m) != implied_m:
+            raise ValueError(f"m must be {implied_m} for noise={noise!r} with these shapes, got {m}")
+        if implied_m < 1:
+            raise ValueError(f"m must be >= 1, got {implied_m}")
+        self.m = int(implied_m)
+        self.driver.kernel_params(self.m)  # checks per-coordinate driver parameters against m
+        self._checked = False
+
+    # ------------------------------------------------------------------ evaluation
+    def drift(self, t: float, x: np.ndarray) -> np.ndarray:
+        """Drift ``f(t, x)``, shape ``(n, d)``."""
+        return self.f(t, x)
+
+    def diffusion(self, t: float, x: np.ndarray) -> np.ndarray:
+        """Diffusion coefficient as returned by ``g`` (shape per noise kind, module table)."""
+        if self.noise == "additive":
+            return self._additive_const if self._additive_const is not None else np.asarray(self.g(t))
+        return self.g(t, x)
+
+    def noise_term(self, t: float, x: np.ndarray, dL: np.ndarray) -> np.ndarray:
+        """``g(t, x) dL`` for increments ``dL`` of shape ``(n, m)``; returns ``(n, d)``."""
+        gx = self.diffusion(t, x)
+        if self.noise in ("diagonal", "scalar"):  # scalar: dL has shape (n, 1) and broadcasts
+            return gx * dL
+        if self.noise == "general":
+            return np.einsum("ndm,nm->nd", gx, dL)
+        if gx.ndim == 1:  # additive diagonal
+            return dL * gx
+        return dL @ gx.T
+
+    def check(self, t: float, x: np.ndarray) -> None:
+        """Evaluate ``f`` and ``g`` once on ``x`` (shape ``(n, d)``) and check what they return.
+
+        Raises
+        ------
+        ValueError
+            Naming ``f`` or ``g``, the expected shape and the shape returned, or non-finite
+            values at the initial state.
+        """
+        n = x.shape[0]
+        fx = np.asarray(self.f(t, x))
+        if fx.shape != (n, self.d):
+            raise ValueError(f"f(t, x) must return shape (n_paths, d) = ({n}, {self.d}) for x of "
+                             f"shape {x.shape}, got {fx.shape}")
+        gx = np.asarray(self.diffusion(t, x))
+        if self.noise == "additive":
+            ok = gx.shape in ((self.d,), (self.d, self.m)) and (gx.ndim == 2 or self.m == self.d)
+            want = f"({self.d},) or ({self.d}, {self.m})"
+        else:
+            want = (n, self.d, self.m) if self.noise == "general" else (n, self.d)
+            ok = gx.shape == want
+        if not ok:
+            raise ValueError(f"g must return shape {want} for noise={self.noise!r} and x of shape "
+                             f"{x.shape}, got {gx.shape}")
+        for name, val in (("f", fx), ("g", gx)):
+            if not np.all(np.isfinite(val)):
+                raise ValueError(f"{name} returned non-finite values at t={t} for the initial state")
+        self._checked = True
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(name={self.name!r}, d={self.d}, m={self.m}, "
+                f"noise={self.noise!r}, driver={self.driver!r})")
+
+
+class LinearSDE(SDE):
+    """Linear SDE ``dX = (A X + a) dt + Σ_j (B_j X + b_j) dL_j``, with compiled fast paths.
+
+    Stored in one of two forms, chosen by the constructors:
+
+    - ``"diag"``: ``A``, ``a``, ``B``, ``b`` are ``(d,)`` vectors and the noise is diagonal,
+      ``dX_i = (A_i X_i + a_i) dt + (B_i X_i + b_i) dL_i``;
+    - ``"dense"``: ``A`` ``(d, d)``, ``a`` ``(d,)``, ``B`` ``(m, d, d)``, ``b`` ``(m, d)``.
+
+    Build it with :func:`ou`, :func:`gbm` or :func:`linear`.
+    """
+
+    def __init__(self, form: str, A, a, B, b, *, driver=None, name=None):
+        self.form = form
+        self.A, self.a, self.B, self.b = (np.ascontiguousarray(v, dtype=float) for v in (A, a, B, b))
+        if form == "diag":
+            if not np.any(self.B):
+                super().__init__(self._f_diag, self.b, d=self.A.shape[0], noise="additive",
+                                 driver=driver, name=name)
+            else:
+                super().__init__(self._f_diag, self._g_diag, d=self.A.shape[0], noise="diagonal",
+                                 driver=driver, name=name)
+        else:
+            d, m = self.A.shape[0], self.B.shape[0]
+            if not np.any(self.B):
+                super().__init__(self._f_dense, self.b.T.copy(), d=d, m=m, noise="additive",
+                                 driver=driver, name=name)
+            else:
+                super().__init__(self._f_dense, self._g_dense, d=d, m=m, noise="general",
+                                 driver=driver, name=name)
+
+    def _f_diag(self, t, x):
+        return self.A * x + self.a
+
+    def _g_diag(self, t, x):
+        return self.B * x + self.b
+
+    def _f_dense(self, t, x):
+        return x @ self.A.T + self.a
+
+    def _g_dense(self, t, x):
+        # (n, d, m): column j is B_j x + b_j
+        return np.einsum("jde,ne->ndj", self.B, x) + self.b.T[None]
+
+
+def _infer_d(d, *arrays) -> int:
+    sizes = {a.shape[0] for a in arrays if a.ndim >= 1}
+    if d is not None:
+        sizes.add(int(d))
+    if len(sizes) > 1:
+        raise ValueError(f"inconsistent dimensions: the arguments imply d in {sorted(sizes)}")
+    return sizes.pop() if sizes else 1
+
+
+def ou(A, B, *, mean=None, d: int | None = None, driver: Driver | None = None) -> LinearSDE:
+    """Ornstein–Uhlenbeck process ``dX = -A (X - mean) dt + B dL``.
+
+    Parameters
+    ----------
+    A : float, array_like (d,) or (d, d)
+        Mean-reversion matrix; a scalar or vector means a diagonal matrix.
+    B : float, array_like (d,) or (d, m)
+        Noise matrix; a scalar or vector means diagonal noise (m = d).
+    mean : array_like (d,), optional
+        Long-run mean (default 0).
+    d : int, optional
+        Dimension when ``A`` and ``B`` are scalars (default 1).
+    driver : Driver, optional
+        Brownian (default) or ``Stable(alpha)`` for the α-stable OU process.
+
+    Returns
+    -------
+    LinearSDE
+
+    Examples
+    --------
+    >>> import sdesim
+    >>> sde = sdesim.ou(1.0, 0.5, d=3)
+    >>> sde.d, sde.noise
+    (3, 'additive')
+
+    References
+    ----------
+    THEORY.md §C.1 (OU moments, Lyapunov equation), §C.6 (stable OU).
+    """
+    A_ = as_finite_array(A, "A", ndim=(0, 1, 2))
+    B_ = as_finite_array(B, "B", ndim=(0, 1, 2))
+    dd = _infer_d(d, A_, B_)
+    mu = np.zeros(dd) if mean is None else as_finite_array(mean, "mean", ndim=(0, 1))
+    mu = np.broadcast_to(mu, (dd,)).astype(float)
+    if A_.ndim < 2 and B_.ndim < 2:
+        Av = np.broadcast_to(A_, (dd,)).astype(float)
+        return LinearSDE("diag", -Av, Av * mu, np.zeros(dd), np.broadcast_to(B_, (dd,)),
+                         driver=driver, name="OU")
+    Am = np.diag(np.broadcast_to(A_, (dd,))) if A_.ndim < 2 else A_
+    Bm = np.diag(np.broadcast_to(B_, (dd,))) if B_.ndim < 2 else B_
+    if Am.shape != (dd, dd):
+        raise ValueError(f"A must have shape ({dd}, {dd}), got {Am.shape}")
+    if Bm.ndim != 2 or Bm.shape[0] != dd:
+        raise ValueError(f"B must have shape ({dd}, m), got {Bm.shape}")
+    m = Bm.shape[1]
+    return LinearSDE("dense", -Am, Am @ mu, np.zeros((m, dd, dd)), Bm.T, driver=driver, name="OU")
+
+
+def gbm(mu, sigma, *, d: int | None = None, driver: Driver | None = None) -> LinearSDE:
+    """Geometric Brownian motion ``dX_i = mu_i X_i dt + sigma_i X_i dL_i`` (independent coordinates).
+
+    Parameters
+    ----------
+    mu, sigma : float or array_like (d,)
+    d : int, optional
+        Dimension when both are scalars (default 1).
+    driver : Driver, optional
+
+    Returns
+    -------
+    LinearSDE
+
+    Examples
+    --------
+    >>> import sdesim
+    >>> sdesim.gbm(0.5, 0.4).noise
+    'diagonal'
+
+    References
+    ----------
+    THEORY.md §C.2 (exact EM-chain moments of GBM).
+    """
+    mu_ = as_finite_array(mu, "mu", ndim=(0, 1))
+    s_ = as_finite_array(sigma, "sigma", ndim=(0, 1))
+    dd = _infer_d(d, mu_, s_)
+    zero = np.zeros(dd)
+    return LinearSDE("diag", np.broadcast_to(mu_, (dd,)), zero, np.broadcast_to(s_, (dd,)), zero,
+                     driver=driver, name="GBM")
+
+
+def linear(A, B_list, *, a=None, b_list=None, driver: Driver | None = None) -> LinearSDE:
+    """Linear SDE with multiplicative matrix noise ``dX = (A X + a) dt + Σ_j (B_j X + b_j) dL_j``.
+
+    Parameters
+    ----------
+    A : array_like (d, d)
+    B_list : sequence of m arrays (d, d)
+    a : array_like (d,), optional
+    b_list : sequence of m arrays (d,), optional
+
+    Returns
+    -------
+    LinearSDE (noise ``"general"`` with m = len(B_list))
+
+    Examples
+    --------
+    >>> import numpy as np, sdesim
+    >>> sde = sdesim.linear(-np.eye(2), [np.array([[0, 1.], [0, 0]]), np.array([[0, 0], [1., 0]])])
+    >>> sde.noise, sde.m
+    ('general', 2)
+
+    References
+    ----------
+    Kloeden & Platen (1992) §4.8 (linear SDEs); THEORY.md §C.2.
+    """
+    A_ = as_finite_array(A, "A", ndim=(2,))
+    dd = A_.shape[0]
+    if A_.shape != (dd, dd):
+        raise ValueError(f"A must be square, got shape {A_.shape}")
+    if len(B_list) == 0 and not b_list:
+        raise ValueError("B_list must hold at least one (d, d) matrix (or give b_list)")
+    m = max(len(B_list), len(b_list or []))
+    B = np.zeros((m, dd, dd))
+    for j, Bj in enumerate(B_list):
+        Bj = as_finite_array(Bj, f"B_list[{j}]", ndim=(2,))
+        if Bj.shape != (dd, dd):
+            raise ValueError(f"B_list[{j}] must have shape ({dd}, {dd}), got {Bj.shape}")
+        B[j] = Bj
+    b = np.zeros((m, dd))
+    for j, bj in enumerate(b_list or []):
+        bj = as_finite_array(bj, f"b_list[{j}]", ndim=(1,))
+        if bj.shape != (dd,):
+            raise ValueError(f"b_list[{j}] must have shape ({dd},), got {bj.shape}")
+        b[j] = bj
+    a_ = np.zeros(dd) if a is None else as_finite_array(a, "a", ndim=(1,))
+    if a_.shape != (dd,):
+        raise ValueError(f"a must have shape ({dd},), got {a_.shape}")
+    return LinearSDE("dense", A_, a_, B, b, driver=driver, name="linear")

@@ -1,0 +1,432 @@
+"""Run an SDE over many paths: ``simulate`` (paths at chosen times) and ``expectation`` (streamed).
+
+Paths are generated in chunks; chunk ``c`` uses its own generator seeded by the child
+``SeedSequence(entropy, spawn_key + (c,))`` of the root seed, so a result depends on the seed and
+the chunk size only — never on the backend's number of threads or on the order chunks finish.
+"""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+
+from ._validate import as_finite_array, n_steps_for, positive_float, positive_int
+from .backends import get_backend
+from .backends.common import SimulationDiverged
+from .sde import SDE
+from .stats import Estimate, MomentAccumulator
+
+__all__ = ["simulate", "expectation", "expectation_levels", "Paths", "LevelEstimate",
+           "default_chunk_size", "SimulationDiverged"]
+
+MAX_SAVED_BYTES = 4 * 2**30
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Simulated paths: ``xs[k, i, :]`` is path ``i`` at time ``ts[k]``.
+
+    Attributes
+    ----------
+    ts : ndarray (n_times,)
+    xs : ndarray (n_times, n_paths, d)
+    """
+
+    ts: np.ndarray
+    xs: np.ndarray
+
+    def plot(self, n: int = 20, coord: int = 0, ax=None):
+        """Plot the first ``n`` paths of coordinate ``coord``; returns the Axes."""
+        from .plotting import plot_paths
+        return plot_paths(self, n=n, coord=coord, ax=ax)
+
+    def __repr__(self) -> str:
+        S, n, d = self.xs.shape
+        return f"Paths(n_times={S}, n_paths={n}, d={d}, t=[{self.ts[0]:.4g}, {self.ts[-1]:.4g}])"
+
+
+@dataclass(frozen=True)
+class LevelEstimate:
+    """Estimates of ``E g(X^{h_k}_T)`` on several grids ``dts``, with their joint covariance.
+
+    Attributes
+    ----------
+    dts : ndarray (K,)
+    mean : ndarray (K,)
+    cov : ndarray (K, K)
+        Covariance of the *mean estimates* (sample covariance / n): full when the grids are
+        coupled (one driving path per sample), diagonal when they are sampled independently.
+    n : int
+        Paths per grid.
+    coupled : bool
+    """
+
+    dts: np.ndarray
+    mean: np.ndarray
+    cov: np.ndarray
+    n: int
+    coupled: bool
+
+    @property
+    def stderr(self) -> np.ndarray:
+        return np.sqrt(np.diag(self.cov))
+
+
+# ----------------------------------------------------------------------------- helpers
+def default_chunk_size(backend: str, d: int, n_levels: int = 1) -> int:
+    """Paths per chunk: large for numpy (amortise per-call overhead), cache-sized for numba.
+
+    A deterministic function of the backend and the problem size only (never of the thread
+    count), so results stay reproducible.
+    """
+    if backend == "numpy":
+        return max(1, 2**20 // (d * n_levels))
+    per = max(16, min(4096, 2**12 // (d * n_levels)))
+    return 1 << (per.bit_length() - 1)
+
+
+def _root_seed(rng) -> np.random.SeedSequence:
+    if rng is None:
+        return np.random.SeedSequence()
+    if isinstance(rng, np.random.SeedSequence):
+        return rng
+    if isinstance(rng, np.random.Generator):
+        return np.random.SeedSequence(int(rng.integers(2**63)))
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        return np.random.SeedSequence(int(rng))
+    raise TypeError(f"rng must be an int seed, numpy Generator, SeedSequence or None, "
+                    f"got {type(rng).__name__}")
+
+
+def _child(ss: np.random.SeedSequence, *key: int) -> np.random.Generator:
+    return np.random.Generator(np.random.PCG64(
+        np.random.SeedSequence(ss.entropy, spawn_key=tuple(ss.spawn_key) + key)))
+
+
+def _initial_states(x0, n_paths: int, d: int) -> np.ndarray:
+    x = as_finite_array(x0, "x0", ndim=(0, 1, 2))
+    if x.ndim == 0:
+        if d != 1:
+            raise ValueError(f"x0 must have shape ({d},) or (n_paths, {d}), got a scalar")
+        x = x.reshape(1)
+    if x.ndim == 1:
+        if x.shape != (d,):
+            raise ValueError(f"x0 must have shape ({d},) or (n_paths, {d}), got {x.shape}")
+        return np.broadcast_to(x, (n_paths, d))
+    if x.shape != (n_paths, d):
+        raise ValueError(f"x0 must have shape ({d},) or (n_paths, {d}) = ({n_paths}, {d}), "
+                         f"got {x.shape}")
+    return x
+
+
+def _check_sde(sde) -> SDE:
+    if not isinstance(sde, SDE):
+        raise TypeError(f"sde must be a sdesim.SDE, got {type(sde).__name__}")
+    return sde
+
+
+def _chunks(sde: SDE, x0: np.ndarray, h: float, n_fine: int, ratios, save_steps,
+            seed: np.random.SeedSequence, key: tuple, backend: str, chunk_size: int | None,
+            n_threads: int | None, keep_nonfinite: bool, quiet: bool,
+            desc: str) -> Iterator[np.ndarray]:
+    """Yield ``(L, S, n_c, d)`` chunk results in chunk order (bounded memory)."""
+    n_paths, d = x0.shape
+    sde.check(0.0, np.array(x0[:2], dtype=float))
+    module = get_backend(backend)
+    kernel = None
+    if backend == "numba":
+        kernel = module.prepare(sde, np.array(x0[:1], dtype=float))
+        if kernel is None:
+            module, backend = get_backend("numpy"), "numpy"
+    size = positive_int(chunk_size, "chunk_size") if chunk_size is not None else \
+        default_chunk_size(backend, d, len(ratios))
+    starts = range(0, n_paths, size)
+    ratios = tuple(int(r) for r in ratios)
+    save_steps = np.asarray(save_steps, dtype=np.int64)
+
+    def work(c: int) -> np.ndarray:
+        lo = c * size
+        xc = np.array(x0[lo:lo + size], dtype=float)
+        kw = {"kernel": kernel} if kernel is not None else {}
+        return module.run_chunk(sde, xc, h, n_fine, ratios, save_steps, _child(seed, *key, c),
+                                keep_nonfinite, **kw)
+
+    from tqdm.auto import tqdm
+    bar = tqdm(total=n_paths, disable=quiet, delay=2.0, unit="path", desc=desc, leave=False)
+    try:
+        if not module.parallel:
+            for c in range(len(starts)):
+                res = work(c)
+                bar.update(res.shape[2])
+                yield res
+            return
+        threads = n_threads or int(os.environ.get("NUMBA_NUM_THREADS", os.cpu_count() or 1))
+        window = 2 * threads
+        with ThreadPoolExecutor(max_workers=threads) as ex:
+            pending = [ex.submit(work, c) for c in range(min(window, len(starts)))]
+            nxt = len(pending)
+            while pending:
+                res = pending.pop(0).result()
+                if nxt < len(starts):
+                    pending.append(ex.submit(work, nxt))
+                    nxt += 1
+                bar.update(res.shape[2])
+                yield res
+    finally:
+        bar.close()
+
+
+def _apply_g(g: Callable, x: np.ndarray) -> np.ndarray:
+    """``g`` on states ``(n, d)``, as ``(n, k)``; checks shape and finiteness."""
+    val = np.asarray(g(x), dtype=float)
+    n = x.shape[0]
+    if val.ndim == 1 and val.shape[0] == n:
+        val = val[:, None]
+    elif val.ndim != 2 or val.shape[0] != n:
+        raise ValueError(f"g must map states of shape (n_paths, d) = {x.shape} to (n_paths,) or "
+                         f"(n_paths, k), got {val.shape}")
+    if not np.all(np.isfinite(val)):
+        raise ValueError(f"g returned non-finite values for {int(np.sum(~np.isfinite(val)))} "
+                         f"entries of finite states")
+    return val
+
+
+def _save_grid(save_at, T: float, dt: float, n_steps: int) -> np.ndarray:
+    if save_at is None:
+        return np.arange(n_steps + 1)
+    ts = as_finite_array(save_at, "save_at", ndim=(0, 1)).reshape(-1)
+    if np.any(ts < 0) or np.any(ts > T * (1 + 1e-12)):
+        raise ValueError(f"save_at must lie in [0, T] = [0, {T}], got {ts.min()}..{ts.max()}")
+    k = np.rint(ts / dt).astype(np.int64)
+    if np.any(np.abs(k * dt - ts) > 1e-9 * max(1.0, T)):
+        raise ValueError(f"save_at times must be multiples of dt = {dt}")
+    return np.unique(k)
+
+
+# ----------------------------------------------------------------------------- public API
+def simulate(sde: SDE, x0, T: float, dt: float, n_paths: int = 1, *, save_at=None, rng=None,
+             backend: str = "numba", chunk_size: int | None = None,
+             n_threads: int | None = None, on_nonfinite: str = "raise",
+             quiet: bool = False) -> Paths:
+    """Simulate ``n_paths`` Euler–Maruyama paths of ``sde`` on ``[0, T]`` with step ``dt``.
+
+    Parameters
+    ----------
+    sde : SDE
+    x0 : array_like (d,) or (n_paths, d)
+        Initial state (shared or per path); a scalar when d = 1.
+    T, dt : float
+        Horizon and step; ``T/dt`` must be an integer and ``0 < dt <= T``.
+    n_paths : int
+    save_at : array_like of times, optional
+        Times to save (multiples of ``dt`` in ``[0, T]``); default every step.
+    rng : int, Generator, SeedSequence or None
+    backend : {"numba", "numpy"}
+    chunk_size : int, optional
+        Paths per chunk (default :func:`default_chunk_size`); results depend on it.
+    n_threads : int, optional
+        Threads for the numba backend (default: all cores); results do not depend on it.
+    on_nonfinite : {"raise", "keep"}
+        ``"raise"`` stops at the first non-finite state with the step, time and path count;
+        ``"keep"`` lets inf/NaN propagate into the returned paths.
+    quiet : bool
+        Turn the progress bar off (it only appears on runs longer than 2 s).
+
+    Returns
+    -------
+    Paths with ``ts`` ``(n_times,)`` and ``xs`` ``(n_times, n_paths, d)``.
+
+    Raises
+    ------
+    ValueError
+        Bad ``dt`` (``<= 0``, ``> T``, not dividing ``T``), non-finite ``x0``, wrong shapes from
+        ``f``/``g`` (naming which), output too large for memory.
+    SimulationDiverged
+        A state became non-finite (step, time and number of paths in the message).
+
+    Examples
+    --------
+    >>> import sdesim
+    >>> paths = sdesim.simulate(sdesim.ou(1.0, 0.5), x0=[1.0], T=1.0, dt=0.01, n_paths=100,
+    ...                         rng=0, quiet=True)
+    >>> paths.xs.shape
+    (101, 100, 1)
+    """
+    sde = _check_sde(sde)
+    T = positive_float(T, "T")
+    dt = positive_float(dt, "dt")
+    n_paths = positive_int(n_paths, "n_paths")
+    if on_nonfinite not in ("raise", "keep"):
+        raise ValueError(f"on_nonfinite must be 'raise' or 'keep', got {on_nonfinite!r}")
+    n_steps = n_steps_for(T, dt)
+    steps = _save_grid(save_at, T, dt, n_steps)
+    nbytes = len(steps) * n_paths * sde.d * 8
+    if nbytes > MAX_SAVED_BYTES:
+        raise ValueError(f"saving {len(steps)} times x {n_paths} paths x d={sde.d} needs "
+                         f"{nbytes / 2**30:.1f} GiB; pass fewer save_at times or use expectation()")
+    x = _initial_states(x0, n_paths, sde.d)
+    xs = np.empty((len(steps), n_paths, sde.d))
+    i = 0
+    for res in _chunks(sde, x, dt, n_steps, (1,), steps, _root_seed(rng), (), backend,
+                       chunk_size, n_threads, on_nonfinite == "keep", quiet, "simulate"):
+        xs[:, i:i + res.shape[2]] = res[0]
+        i += res.shape[2]
+    return Paths(steps * dt, xs)
+
+
+def expectation(sde: SDE, x0, T: float, dt: float, g: Callable, n_paths: int, *, times=None,
+                rng=None, backend: str = "numba", chunk_size: int | None = None,
+                n_threads: int | None = None, quiet: bool = False) -> Estimate:
+    """Monte-Carlo estimate of ``E g(X_T)`` (or at several ``times``), streamed over chunks.
+
+    Memory is bounded by a few chunks whatever ``n_paths`` (10⁸ paths run in constant memory):
+    each chunk's values of ``g`` are merged into Welford/Chan accumulators and dropped.
+
+    Parameters
+    ----------
+    sde, x0, T, dt, rng, backend, chunk_size, n_threads, quiet
+        As in :func:`simulate`.
+    g : callable ``g(x) -> (n,)`` or ``(n, k)``
+        Test function on states ``x`` of shape ``(n, d)``.
+    n_paths : int
+    times : array_like, optional
+        Times (multiples of ``dt``) at which to estimate; default ``T`` only.
+
+    Returns
+    -------
+    Estimate
+        ``mean``/``stderr`` of shape ``()`` (scalar ``g``, ``times=None``), ``(k,)``,
+        ``(n_times,)`` or ``(n_times, k)``; ``n = n_paths``.
+
+    Raises
+    ------
+    ValueError
+        As :func:`simulate`; ``g`` returning a wrong shape or non-finite values.
+    SimulationDiverged
+        A state became non-finite.
+
+    Examples
+    --------
+    >>> import sdesim
+    >>> est = sdesim.expectation(sdesim.gbm(0.5, 0.4), 1.0, T=1.0, dt=0.01,
+    ...                          g=lambda x: x[:, 0], n_paths=100_000, rng=1, quiet=True)
+    >>> bool(abs(est.zscore(1.0 * (1 + 0.005) ** 100)) < 5)
+    True
+
+    References
+    ----------
+    Chan, Golub & LeVeque (1979) for the streaming merge.
+    """
+    sde = _check_sde(sde)
+    T = positive_float(T, "T")
+    dt = positive_float(dt, "dt")
+    n_paths = positive_int(n_paths, "n_paths")
+    if not callable(g):
+        raise TypeError(f"g must be callable g(x) -> (n,) or (n, k), got {type(g).__name__}")
+    n_steps = n_steps_for(T, dt)
+    steps = _save_grid(T if times is None else times, T, dt, n_steps)
+    if times is not None and len(steps) != np.size(times):
+        raise ValueError("times must not contain duplicates")
+    x = _initial_states(x0, n_paths, sde.d)
+    acc = None
+    scalar = None
+    for res in _chunks(sde, x, dt, n_steps, (1,), steps, _root_seed(rng), (), backend,
+                       chunk_size, n_threads, False, quiet, "expectation"):
+        vals = [_apply_g(g, res[0, s]) for s in range(len(steps))]
+        if acc is None:
+            scalar = np.ndim(g(res[0, 0, :1])) == 1
+            acc = MomentAccumulator(len(steps) * vals[0].shape[1])
+        acc.update(np.concatenate(vals, axis=1))
+    est = acc.estimate()
+    k = acc.dim // len(steps)
+    shape = (len(steps), k)
+    if scalar:
+        shape = shape[:1]
+    if times is None:
+        shape = shape[1:]
+    return Estimate(est.mean.reshape(shape)[()], est.stderr.reshape(shape)[()], est.n)
+
+
+def expectation_levels(sde: SDE, x0, T: float, dts, g: Callable, n_paths: int, *,
+                       coupled: bool = True, rng=None, backend: str = "numba",
+                       chunk_size: int | None = None, n_threads: int | None = None,
+                       quiet: bool = False) -> LevelEstimate:
+    """Estimate ``E g(X^{h}_T)`` for every step ``h`` in ``dts``, coupled or independent.
+
+    Coupled: one fine driving path per sample (step ``min(dts)``); every coarser grid is driven
+    by the sums of the fine increments it contains (exact for Brownian and α-stable drivers), so
+    the estimates on different grids are strongly correlated and their *differences* have
+    variance O(h) instead of O(1). The joint covariance of the K estimates is streamed.
+
+    Parameters
+    ----------
+    sde, x0, T, rng, backend, chunk_size, n_threads, quiet
+        As in :func:`simulate`.
+    dts : sequence of float (K,)
+        Step sizes; each must divide ``T``, and when coupled each must be an integer multiple
+        of the smallest.
+    g : callable ``g(x) -> (n,)``
+    n_paths : int
+        Paths per grid.
+    coupled : bool
+
+    Returns
+    -------
+    LevelEstimate with ``mean`` ``(K,)`` and ``cov`` ``(K, K)`` in the order of ``dts``.
+
+    Raises
+    ------
+    ValueError
+        ``dts`` that cannot be coupled or do not divide ``T``; bad ``g``.
+
+    Examples
+    --------
+    >>> import sdesim
+    >>> le = sdesim.expectation_levels(sdesim.gbm(0.5, 0.4), 1.0, 1.0, [0.5, 0.25],
+    ...                                lambda x: x[:, 0] ** 2, 10_000, rng=0, quiet=True)
+    >>> le.cov.shape
+    (2, 2)
+    """
+    sde = _check_sde(sde)
+    T = positive_float(T, "T")
+    n_paths = positive_int(n_paths, "n_paths")
+    if not callable(g):
+        raise TypeError(f"g must be callable g(x) -> (n,), got {type(g).__name__}")
+    dts = np.asarray([positive_float(h, "dts") for h in np.atleast_1d(dts)])
+    if len(np.unique(dts)) != len(dts):
+        raise ValueError(f"dts must be distinct, got {dts.tolist()}")
+    steps = [n_steps_for(T, h, "dts") for h in dts]
+    x = _initial_states(x0, n_paths, sde.d)
+    seed = _root_seed(rng)
+    K = len(dts)
+
+    def values(res_level: np.ndarray) -> np.ndarray:
+        v = _apply_g(g, res_level)
+        if v.shape[1] != 1:
+            raise ValueError(f"g must return one value per path, shape (n_paths,), got {v.shape}")
+        return v[:, 0]
+
+    if coupled:
+        n_fine = max(steps)
+        ratios = []
+        for h, n in zip(dts, steps):
+            if n_fine % n:
+                raise ValueError(f"dts cannot be coupled: {h} is not an integer multiple of "
+                                 f"{min(dts)}; use nested steps (e.g. T/2^k) or coupled=False")
+            ratios.append(n_fine // n)
+        acc = MomentAccumulator(K, full_cov=True)
+        for res in _chunks(sde, x, T / n_fine, n_fine, ratios, [n_fine], seed, (), backend,
+                           chunk_size, n_threads, False, quiet, "coupled levels"):
+            acc.update(np.stack([values(res[lev, 0]) for lev in range(K)], axis=1))
+        return LevelEstimate(dts, acc.mean.copy(), acc.covariance() / acc.n, acc.n, True)
+    means, variances = np.empty(K), np.empty(K)
+    for lev, (h, n) in enumerate(zip(dts, steps)):
+        acc = MomentAccumulator(1)
+        for res in _chunks(sde, x, h, n, (1,), [n], seed, (lev,), backend, chunk_size,
+                           n_threads, False, quiet, f"level dt={h:.3g}"):
+            acc.update(values(res[0, 0])[:, None])
+        means[lev], variances[lev] = acc.mean[0], acc.variance()[0] / acc.n
+    return LevelEstimate(dts, means, np.diag(variances), n_paths, False)
