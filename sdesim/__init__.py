@@ -12,7 +12,8 @@ Quick tour
 from .backends.common import SimulationDiverged
 from .drivers import Brownian, Driver, Stable
 from .schemes import EulerMaruyama
-from .sde import SDE, LinearSDE, gbm, linear, ou
+from . import linear  # callable: sdesim.linear(A, B_list) builds the SDE (see linear.py)
+from .sde import SDE, LinearSDE, gbm, ou
 from .simulate import LevelEstimate, Paths, expectation, expectation_levels, simulate
 from .stats import Estimate, MomentAccumulator
 

@@ -37,7 +37,8 @@ def run_chunk(sde, x0, h, n_fine, ratios, save_steps, rng, keep_nonfinite=False)
                 inc = acc[lev]
             hl = r * h
             kl = (k + 1) // r - 1
-            x = EulerMaruyama.step(sde, kl * hl, xs[lev], hl, inc)
+            with np.errstate(over="ignore", invalid="ignore"):  # reported below, by step
+                x = EulerMaruyama.step(sde, kl * hl, xs[lev], hl, inc)
             if not keep_nonfinite and not np.isfinite(x.sum()):
                 n_bad = int(np.sum(~np.all(np.isfinite(x), axis=1)))
                 if n_bad:

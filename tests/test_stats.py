@@ -1,0 +1,37 @@
+import numpy as np
+import pytest
+
+from sdesim.stats import Estimate, MomentAccumulator, normal_quantile
+
+
+@pytest.mark.parametrize("full_cov", [False, True])
+def test_chan_merge_equals_batch_moments(full_cov):
+    rng = np.random.default_rng(3)
+    data = rng.standard_normal((10_000, 3)) @ np.array([[1, 0.5, 0], [0, 1, 0.2], [0, 0, 2.0]]) + 5
+    acc = MomentAccumulator(3, full_cov=full_cov)
+    for lo, hi in [(0, 1), (1, 17), (17, 4000), (4000, 4001), (4001, 10_000)]:
+        acc.update(data[lo:hi])
+    assert acc.n == 10_000
+    np.testing.assert_allclose(acc.mean, data.mean(0), rtol=1e-13)
+    np.testing.assert_allclose(acc.variance(), data.var(0, ddof=1), rtol=1e-11)
+    if full_cov:
+        np.testing.assert_allclose(acc.covariance(), np.cov(data.T), rtol=1e-11)
+    est = acc.estimate()
+    np.testing.assert_allclose(est.stderr, np.sqrt(data.var(0, ddof=1) / 10_000), rtol=1e-11)
+
+
+def test_estimate_ci_and_zscore():
+    e = Estimate(1.0, 0.1, 100)
+    lo, hi = e.ci(0.95)
+    assert lo == pytest.approx(1 - 0.1 * 1.959964, rel=1e-6) and hi == pytest.approx(1.1959964)
+    assert e.zscore(0.8) == pytest.approx(2.0)
+    assert "±" in repr(e)
+    with pytest.raises(ValueError, match="level"):
+        normal_quantile(1.5)
+
+
+def test_variance_needs_two_samples():
+    acc = MomentAccumulator(1)
+    acc.update(np.ones((1, 1)))
+    with pytest.raises(ValueError, match="at least 2"):
+        acc.variance()
