@@ -179,11 +179,15 @@ def _chunks(sde: SDE, x0: np.ndarray, h: float, n_fine: int, ratios, save_steps,
         bar.close()
 
 
-def _apply_g(g: Callable, x: np.ndarray) -> np.ndarray:
-    """``g`` on states ``(n, d)``, as ``(n, k)``; checks shape and finiteness."""
+def _apply_g(g: Callable, x: np.ndarray) -> tuple[np.ndarray, bool]:
+    """``g`` on states ``(n, d)`` as ``(n, k)``, and whether ``g`` returned one value per path.
+
+    Checks the shape and that the values are finite.
+    """
     val = np.asarray(g(x), dtype=float)
     n = x.shape[0]
-    if val.ndim == 1 and val.shape[0] == n:
+    scalar = val.ndim == 1
+    if scalar and val.shape[0] == n:
         val = val[:, None]
     elif val.ndim != 2 or val.shape[0] != n:
         raise ValueError(f"g must map states of shape (n_paths, d) = {x.shape} to (n_paths,) or "
@@ -191,7 +195,7 @@ def _apply_g(g: Callable, x: np.ndarray) -> np.ndarray:
     if not np.all(np.isfinite(val)):
         raise ValueError(f"g returned non-finite values for {int(np.sum(~np.isfinite(val)))} "
                          f"entries of finite states")
-    return val
+    return val, scalar
 
 
 def _save_grid(save_at, T: float, dt: float, n_steps: int) -> np.ndarray:
@@ -332,12 +336,13 @@ def expectation(sde: SDE, x0, T: float, dt: float, g: Callable, n_paths: int, *,
         raise ValueError("times must not contain duplicates")
     x = _initial_states(x0, n_paths, sde.d)
     acc = None
-    scalar = None
     for res in _chunks(sde, x, dt, n_steps, (1,), steps, _root_seed(rng), (), backend,
                        chunk_size, n_threads, False, quiet, "expectation"):
-        vals = [_apply_g(g, res[0, s]) for s in range(len(steps))]
+        vals = []
+        for s in range(len(steps)):
+            v, scalar = _apply_g(g, res[0, s])
+            vals.append(v)
         if acc is None:
-            scalar = np.ndim(g(res[0, 0, :1])) == 1
             acc = MomentAccumulator(len(steps) * vals[0].shape[1])
         acc.update(np.concatenate(vals, axis=1))
     est = acc.estimate()
@@ -404,7 +409,7 @@ def expectation_levels(sde: SDE, x0, T: float, dts, g: Callable, n_paths: int, *
     K = len(dts)
 
     def values(res_level: np.ndarray) -> np.ndarray:
-        v = _apply_g(g, res_level)
+        v, _ = _apply_g(g, res_level)
         if v.shape[1] != 1:
             raise ValueError(f"g must return one value per path, shape (n_paths,), got {v.shape}")
         return v[:, 0]
