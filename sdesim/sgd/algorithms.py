@@ -1,0 +1,329 @@
+"""SGD, noisy GD, SVAG (and GD) on one recursion engine, vectorised over paths and streamed.
+
+All methods are the recursion ``x_{k+1} = x_k - η_k (ĝ_k(x_k) + λ x_k)`` with a method-specific
+gradient estimate ``ĝ`` and step ``η_k = lr · schedule(t_k) / l``:
+
+=============  ==============================================================  =====  =======
+method         ``ĝ(x)``                                                        LR     steps
+=============  ==============================================================  =====  =======
+``"gd"``       ``∇L(x)``                                                       η      T/η
+``"sgd"``      ``∇L_γ(x)``, one minibatch of size B (LMA eq. 1)                η      T/η
+``"ngd"``      ``∇L(x) + Σ(x)^{1/2} z`` (LMA eq. 3; exactly EM at h = η)       η      T/η
+``"svag"``     ``c₁∇L_γ₁ + c₂∇L_γ₂``, ``c_{1,2} = (1 ± √(2l-1))/2`` (eq. 5)     η/l    lT/η
+``"naive"``    ``∇L + √l (∇L_γ - ∇L)``: one batch's noise scaled by √l          η/l    lT/η
+=============  ==============================================================  =====  =======
+
+Time is SDE time: one SGD step is η, one SVAG step η/l (THEORY.md §0.2), so all methods are
+compared at the same ``T``. ``"naive"`` has SVAG's mean and covariance but a third moment of order
+``l^{-1/2}`` instead of ``l^{-1}``; it exists to show why SVAG needs two batches (Lemma 4.7).
+
+Seeding follows :mod:`sdesim.simulate`: chunk ``c`` of paths uses the child seed ``(c,)`` of
+``rng``, so results depend on the seed and ``chunk_size`` only.
+
+References
+----------
+Li, Malladi & Arora (2021), eqs. (1), (3), (5), (7); Lemma 4.7; THEORY.md §0.2–0.4, §C.3.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+
+from .._validate import n_steps_for, positive_float, positive_int
+from ..backends.common import SimulationDiverged
+from ..simulate import Paths, _apply_g, _child, _initial_states, _root_seed
+from ..stats import Estimate, MomentAccumulator
+from .oracles import Oracle
+
+__all__ = ["METHODS", "svag_coefficients", "gradient_estimate", "run", "expectation",
+           "gd", "sgd", "ngd", "svag"]
+
+METHODS = ("gd", "sgd", "ngd", "svag", "naive")
+
+
+def svag_coefficients(l: float) -> tuple[float, float]:
+    """SVAG weights ``c_{1,2} = (1 ± √(2l-1))/2``: ``c₁ + c₂ = 1``, ``c₁² + c₂² = l`` (LMA eq. 5).
+
+    Raises
+    ------
+    ValueError
+        If ``l < 1``.
+
+    Examples
+    --------
+    >>> svag_coefficients(1.0)
+    (1.0, 0.0)
+    """
+    l = _check_l(l)
+    s = math.sqrt(2.0 * l - 1.0)
+    return (1.0 + s) / 2.0, (1.0 - s) / 2.0
+
+
+def _check_l(l) -> float:
+    l = positive_float(l, "l")
+    if l < 1:
+        raise ValueError(f"l must be >= 1 (SVAG's variance amplification), got {l}")
+    return l
+
+
+def gradient_estimate(oracle: Oracle, method: str, x: np.ndarray, rng: np.random.Generator,
+                      batch_size: int = 1, l: float = 1.0) -> np.ndarray:
+    """The gradient estimate ``ĝ(x)`` of ``method`` (module table), shape ``(n, d)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sdesim.sgd import NoisyQuadratic
+    >>> g = gradient_estimate(NoisyQuadratic([[1.0]]), "gd", np.ones((2, 1)), None)
+    >>> g.ravel().tolist()
+    [1.0, 1.0]
+    """
+    if method == "gd":
+        return oracle.grad(x)
+    if method == "sgd":
+        return oracle.sample_grad(x, rng, batch_size)
+    if method == "ngd":
+        return oracle.gaussian_grad(x, rng, batch_size)
+    if method == "svag":
+        c1, c2 = svag_coefficients(l)
+        g1 = oracle.sample_grad(x, rng, batch_size)
+        if c2 == 0.0:
+            return g1
+        return c1 * g1 + c2 * oracle.sample_grad(x, rng, batch_size)
+    if method == "naive":
+        g = oracle.grad(x)
+        return g + math.sqrt(l) * (oracle.sample_grad(x, rng, batch_size) - g)
+    raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Validated run parameters: per-step LR, steps, save indices."""
+
+    lr_steps: np.ndarray  # (n_steps,) step sizes η_k
+    h: float               # nominal step (SDE time per step)
+    save_steps: np.ndarray
+
+
+def _plan(lr, T, method, l, schedule, save_at) -> _Plan:
+    lr = positive_float(lr, "lr")
+    T = positive_float(T, "T")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    l = _check_l(l) if method in ("svag", "naive") else 1.0
+    h = lr / l
+    n = n_steps_for(T, h, "lr" if l == 1 else "lr/l")
+    ts = h * np.arange(n)
+    if schedule is None:
+        lr_steps = np.full(n, h)
+    else:
+        if not callable(schedule):
+            raise TypeError(f"schedule must be callable schedule(t) -> factor, got "
+                            f"{type(schedule).__name__}")
+        fac = np.array([float(schedule(t)) for t in ts])
+        if not np.all(np.isfinite(fac)) or np.any(fac < 0):
+            raise ValueError("schedule(t) must return finite factors >= 0")
+        lr_steps = h * fac
+    if save_at is None:
+        save = np.arange(n + 1)
+    else:
+        t = np.atleast_1d(np.asarray(save_at, dtype=float))
+        k = np.rint(t / h).astype(np.int64)
+        if np.any(k < 0) or np.any(k > n) or np.any(np.abs(k * h - t) > 1e-9 * max(1.0, T)):
+            raise ValueError(f"save_at must be multiples of the step {h:g} in [0, T = {T:g}]")
+        save = np.unique(k)
+    return _Plan(lr_steps, h, save)
+
+
+def _chunks(oracle, x0, plan, method, batch_size, l, weight_decay, seed, chunk_size,
+            quiet, desc) -> Iterator[np.ndarray]:
+    """Yield the saved states ``(S, n_c, d)`` of each chunk of paths, in chunk order."""
+    n_paths, d = x0.shape
+    size = positive_int(chunk_size, "chunk_size") if chunk_size is not None else \
+        max(1, 2**16 // d)
+    n_chunks = -(-n_paths // size)
+    S = len(plan.save_steps)
+    from tqdm.auto import tqdm
+    bar = tqdm(total=n_paths, disable=quiet, delay=2.0, unit="path", desc=desc, leave=False)
+    try:
+        for c in range(n_chunks):
+            rng = _child(seed, c)
+            x = np.array(x0[c * size:(c + 1) * size], dtype=float)
+            out = np.empty((S, x.shape[0], d))
+            s = 0
+            if plan.save_steps[0] == 0:
+                out[0], s = x, 1
+            for k, eta in enumerate(plan.lr_steps):
+                g = gradient_estimate(oracle, method, x, rng, batch_size, l)
+                if weight_decay:
+                    g = g + weight_decay * x
+                x = x - eta * g
+                if not np.isfinite(x.sum()):
+                    bad = int(np.sum(~np.all(np.isfinite(x), axis=1)))
+                    raise SimulationDiverged(k + 1, (k + 1) * plan.h, bad, x.shape[0], plan.h)
+                if s < S and plan.save_steps[s] == k + 1:
+                    out[s], s = x, s + 1
+            bar.update(x.shape[0])
+            yield out
+    finally:
+        bar.close()
+
+
+def _setup(oracle, x0, n_paths, batch_size, weight_decay):
+    if not isinstance(oracle, Oracle):
+        raise TypeError(f"oracle must be a sdesim.sgd Oracle (e.g. FunctionOracle), got "
+                        f"{type(oracle).__name__}")
+    n_paths = positive_int(n_paths, "n_paths")
+    x = _initial_states(x0, n_paths, oracle.d)
+    B = oracle.check_batch_size(batch_size)
+    wd = float(weight_decay)
+    if not math.isfinite(wd) or wd < 0:
+        raise ValueError(f"weight_decay must be finite and >= 0, got {weight_decay}")
+    oracle.check(np.array(x[:2], dtype=float), B)
+    return x, n_paths, B, wd
+
+
+def run(oracle: Oracle, x0, lr: float, T: float, *, method: str = "sgd", batch_size: int = 1,
+        l: float = 1.0, weight_decay: float = 0.0, schedule: Callable | None = None,
+        n_paths: int = 1, save_at=None, rng=None, chunk_size: int | None = None,
+        quiet: bool = False) -> Paths:
+    """Run ``method`` on ``oracle`` for SDE time ``T`` over ``n_paths`` paths; return the paths.
+
+    Parameters
+    ----------
+    oracle : Oracle
+    x0 : array_like (d,) or (n_paths, d)
+    lr : float
+        Learning rate η > 0 (SVAG and ``"naive"`` step with η/l).
+    T : float
+        SDE time; the run takes ``T/η`` steps (``l T/η`` for SVAG), which must be an integer.
+    method : {"gd", "sgd", "ngd", "svag", "naive"}
+        See the module table.
+    batch_size : int
+        Minibatch size B (``<= n_examples`` without replacement).
+    l : float
+        SVAG's amplification ``l >= 1`` (``"svag"``/``"naive"`` only).
+    weight_decay : float
+        λ >= 0: the step is ``x - η_k (ĝ + λ x)`` (LMA eq. 7).
+    schedule : callable ``schedule(t) -> float``, optional
+        LR factor at SDE time ``t = k η/l`` of step k (default 1).
+    n_paths : int
+    save_at : array_like, optional
+        SDE times to save (multiples of the step); default every step.
+    rng : int, Generator, SeedSequence or None
+    chunk_size : int, optional
+        Paths per chunk (default ``2^16 // d``); results depend on it.
+    quiet : bool
+        No progress bar.
+
+    Returns
+    -------
+    Paths
+        ``ts`` (SDE times) and ``xs`` of shape ``(n_times, n_paths, d)``.
+
+    Raises
+    ------
+    ValueError
+        ``lr <= 0``, ``l < 1``, ``batch_size <= 0`` or larger than the data set without
+        replacement, ``T`` not a multiple of the step, bad ``x0``, wrong shapes from the oracle.
+    SimulationDiverged
+        A state became non-finite (step and time in the message).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sdesim.sgd import NoisyQuadratic, run
+    >>> p = run(NoisyQuadratic([[1.0]]), [1.0], lr=0.1, T=1.0, method="svag", l=4,
+    ...         n_paths=8, rng=0, quiet=True)
+    >>> p.xs.shape   # 4 * 10 steps of SDE time 0.025
+    (41, 8, 1)
+
+    References
+    ----------
+    LMA eqs. (1), (3), (5), (7); THEORY.md §0.2–0.4.
+    """
+    x, n_paths, B, wd = _setup(oracle, x0, n_paths, batch_size, weight_decay)
+    plan = _plan(lr, T, method, l, schedule, save_at)
+    xs = np.empty((len(plan.save_steps), n_paths, oracle.d))
+    i = 0
+    for out in _chunks(oracle, x, plan, method, B, l, wd, _root_seed(rng), chunk_size, quiet,
+                       method):
+        xs[:, i:i + out.shape[1]] = out
+        i += out.shape[1]
+    return Paths(plan.save_steps * plan.h, xs)
+
+
+def expectation(oracle: Oracle, x0, lr: float, T: float, g: Callable, n_paths: int, *,
+                method: str = "sgd", batch_size: int = 1, l: float = 1.0,
+                weight_decay: float = 0.0, schedule: Callable | None = None, times=None,
+                rng=None, chunk_size: int | None = None, quiet: bool = False) -> Estimate:
+    """Streamed Monte-Carlo estimate of ``E g(x_k)`` at SDE time ``T`` (or at ``times``).
+
+    Memory is bounded by one chunk of paths whatever ``n_paths``.
+
+    Parameters
+    ----------
+    oracle, x0, lr, T, method, batch_size, l, weight_decay, schedule, rng, chunk_size, quiet
+        As in :func:`run`.
+    g : callable ``g(x) -> (n,)`` or ``(n, k)``
+        Test function on states ``(n, d)``.
+    n_paths : int
+    times : array_like, optional
+        SDE times (multiples of the step); default ``T`` only.
+
+    Returns
+    -------
+    Estimate
+        Shapes as :func:`sdesim.expectation`: ``()``, ``(k,)``, ``(n_times,)`` or
+        ``(n_times, k)``.
+
+    Examples
+    --------
+    >>> from sdesim.sgd import NoisyQuadratic, expectation
+    >>> est = expectation(NoisyQuadratic([[1.0]]), [1.0], 0.1, 1.0, lambda x: x[:, 0],
+    ...                   n_paths=1000, rng=0, quiet=True)
+    >>> round(float(est.mean), 2)   # E x_k = 0.9^10 exactly
+    0.35
+    """
+    if not callable(g):
+        raise TypeError(f"g must be callable g(x) -> (n,) or (n, k), got {type(g).__name__}")
+    x, n_paths, B, wd = _setup(oracle, x0, n_paths, batch_size, weight_decay)
+    plan = _plan(lr, T, method, l, schedule, T if times is None else times)
+    if times is not None and len(plan.save_steps) != np.size(times):
+        raise ValueError("times must not contain duplicates")
+    acc, scalar = None, True
+    for out in _chunks(oracle, x, plan, method, B, l, wd, _root_seed(rng), chunk_size, quiet,
+                       method):
+        vals = []
+        for s in range(out.shape[0]):
+            v, scalar = _apply_g(g, out[s])
+            vals.append(v)
+        if acc is None:
+            acc = MomentAccumulator(len(vals) * vals[0].shape[1])
+        acc.update(np.concatenate(vals, axis=1))
+    est = acc.estimate()
+    shape = (out.shape[0], acc.dim // out.shape[0])
+    if scalar:
+        shape = shape[:1]
+    if times is None:
+        shape = shape[1:]
+    return Estimate(est.mean.reshape(shape)[()], est.stderr.reshape(shape)[()], est.n)
+
+
+def _method_runner(method: str, doc: str):
+    def runner(oracle: Oracle, x0, lr: float, T: float, **kwargs) -> Paths:
+        return run(oracle, x0, lr, T, method=method, **kwargs)
+    runner.__name__ = method
+    runner.__doc__ = doc + "\n\n    Same arguments and return value as :func:`run`.\n"
+    return runner
+
+
+gd = _method_runner("gd", "Full-batch gradient descent ``x - η ∇L(x)`` (:func:`run` with method='gd').")
+sgd = _method_runner("sgd", "SGD (LMA eq. 1): :func:`run` with ``method='sgd'``.")
+ngd = _method_runner("ngd", "Noisy GD with SGD's covariance (LMA eq. 3): :func:`run` with "
+                     "``method='ngd'``.")
+svag = _method_runner("svag", "SVAG (LMA eq. 5), LR η/l and l·T/η steps: :func:`run` with "
+                      "``method='svag'`` (pass ``l=``).")

@@ -1,0 +1,208 @@
+"""Additive gradient-noise laws with exact minibatch moments (Gaussian, skewed, Student-t, SαS).
+
+A law is ``ξ = L ζ`` per example, ``L Lᵀ = Sigma`` and ``ζ`` has i.i.d. standardised coordinates;
+a minibatch of ``B`` examples averages ``B`` independent copies. The minibatch covariance is then
+``Sigma / B`` (LMA's Σ, THEORY.md §0.1) and the minibatch third moment ``Λ / B²``.
+
+References
+----------
+Li, Malladi & Arora (2021), eq. (1)–(3) and Lemma 4.7 (Λ); THEORY.md §0.1, §0.5–0.6, §C.3.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._validate import alpha_array, positive_float, positive_int, psd_matrix
+from ..drivers import standard_stable
+from ..stats import Estimate, MomentAccumulator
+
+__all__ = ["GradientNoise", "psd_sqrt", "moment_tensors", "NOISE_KINDS"]
+
+NOISE_KINDS = ("gaussian", "skewed", "student_t", "stable")
+
+
+def psd_sqrt(S: np.ndarray) -> np.ndarray:
+    """Symmetric square root of symmetric PSD matrices, batched over leading axes.
+
+    Parameters
+    ----------
+    S : ndarray (..., d, d)
+
+    Returns
+    -------
+    ndarray (..., d, d) with ``R @ R = S`` (negative rounding eigenvalues clipped to 0).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> R = psd_sqrt(np.array([[4.0, 0.0], [0.0, 9.0]]))
+    >>> np.diag(R).tolist()
+    [2.0, 3.0]
+    """
+    w, Q = np.linalg.eigh(S)
+    return (Q * np.sqrt(np.clip(w, 0.0, None))[..., None, :]) @ np.swapaxes(Q, -1, -2)
+
+
+def moment_tensors(samples: np.ndarray, center=None, order: int = 2,
+                   chunk: int = 65536) -> Estimate:
+    """Streamed estimate of ``E (X - c)^{⊗order}`` from samples, with element-wise stderrs.
+
+    Parameters
+    ----------
+    samples : ndarray (n, d)
+        Independent samples of a d-vector (e.g. minibatch gradients at one state).
+    center : array_like (d,), optional
+        The centre ``c``: pass the exact mean (e.g. ``oracle.grad``) for an unbiased estimate of
+        the central moment; default the sample mean (then the estimate has an ``O(1/n)`` bias).
+    order : int
+        1, 2 (covariance) or 3 (third-moment tensor Λ).
+
+    Returns
+    -------
+    Estimate
+        ``mean`` and ``stderr`` of shape ``(d,) * order``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> z = np.random.default_rng(0).standard_normal((10_000, 2))
+    >>> est = moment_tensors(z, center=np.zeros(2), order=2)
+    >>> bool(np.all(np.abs(est.zscore(np.eye(2))) < 5))
+    True
+    """
+    x = np.asarray(samples, dtype=float)
+    if x.ndim != 2:
+        raise ValueError(f"samples must have shape (n, d), got {x.shape}")
+    n, d = x.shape
+    c = x.mean(axis=0) if center is None else np.asarray(center, dtype=float).reshape(d)
+    order = positive_int(order, "order")
+    acc = MomentAccumulator(d**order)
+    for lo in range(0, n, chunk):
+        y = x[lo:lo + chunk] - c
+        prod = y
+        for _ in range(order - 1):
+            prod = (prod[:, :, None] * y[:, None, :]).reshape(y.shape[0], -1)
+        acc.update(prod)
+    est = acc.estimate()
+    shape = (d,) * order
+    return Estimate(est.mean.reshape(shape), est.stderr.reshape(shape), est.n)
+
+
+class GradientNoise:
+    """Per-example gradient noise ``ξ = L ζ`` (``L Lᵀ = Sigma``), averaged over a minibatch.
+
+    Parameters
+    ----------
+    Sigma : array_like (d, d)
+        Per-example covariance (for ``"stable"``: the squared scale matrix ``L Lᵀ``; the law
+        has no covariance for α < 2).
+    kind : {"gaussian", "skewed", "student_t", "stable"}
+        Law of the standardised coordinates ``ζ_j``:
+
+        - ``"gaussian"``: ``N(0, 1)``;
+        - ``"skewed"``: ``Exp(1) - 1`` (variance 1, third moment 2); the mean of ``B`` copies is
+          sampled exactly as ``Gamma(B, 1)/B - 1``;
+        - ``"student_t"``: Student-t with ``df > 2`` degrees of freedom scaled to variance 1
+          (heavy-tailed, symmetric);
+        - ``"stable"``: standard SαS (``E e^{iuζ} = e^{-|u|^α}``); the mean of ``B`` copies is
+          ``B^{1/α - 1} ζ`` exactly.
+    df : float, optional
+        Degrees of freedom for ``"student_t"`` (``> 2``).
+    alpha : float, optional
+        Stability index in (0, 2] for ``"stable"``.
+
+    Raises
+    ------
+    ValueError
+        Unknown ``kind``, ``Sigma`` not symmetric PSD, ``df <= 2``, ``alpha`` outside (0, 2].
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> nz = GradientNoise(np.eye(2), "skewed")
+    >>> nz.sample(np.random.default_rng(0), 5, batch_size=4).shape
+    (5, 2)
+    >>> float(nz.third_moment(batch_size=2)[0, 0, 0])   # 2 / B**2
+    0.5
+
+    References
+    ----------
+    THEORY.md §0.1 (minibatch Σ = Σ₁/B), §0.5 (SαS law), §C.3 (Λ).
+    """
+
+    def __init__(self, Sigma, kind: str = "gaussian", *, df: float | None = None,
+                 alpha: float | None = None):
+        if kind not in NOISE_KINDS:
+            raise ValueError(f"noise must be one of {NOISE_KINDS}, got {kind!r}")
+        self.Sigma = psd_matrix(np.atleast_2d(np.asarray(Sigma, dtype=float)), "Sigma")
+        self.d = self.Sigma.shape[0]
+        self.kind = kind
+        self.L = psd_sqrt(self.Sigma)
+        self.df = self.alpha = None
+        if kind == "student_t":
+            if df is None:
+                raise ValueError("df is required for noise='student_t'")
+            self.df = positive_float(df, "df")
+            if self.df <= 2:
+                raise ValueError(f"df must be > 2 (finite variance), got {self.df}")
+        if kind == "stable":
+            if alpha is None:
+                raise ValueError("alpha is required for noise='stable'")
+            self.alpha = float(alpha_array(alpha, name="alpha"))
+
+    # ----------------------------------------------------------------- sampling
+    def standardised(self, rng: np.random.Generator, n: int, batch_size: int) -> np.ndarray:
+        """Mean of ``batch_size`` i.i.d. standardised vectors ``ζ``, shape ``(n, d)``."""
+        B, d = batch_size, self.d
+        if self.kind == "gaussian":
+            return rng.standard_normal((n, d)) / math.sqrt(B)
+        if self.kind == "skewed":
+            return rng.standard_gamma(float(B), (n, d)) / B - 1.0
+        if self.kind == "student_t":
+            z = rng.standard_t(self.df, (n, B, d)).mean(axis=1)
+            return z * math.sqrt((self.df - 2.0) / self.df)
+        return standard_stable(rng, self.alpha, (n, d)) * B ** (1.0 / self.alpha - 1.0)
+
+    def sample(self, rng: np.random.Generator, n: int, batch_size: int = 1) -> np.ndarray:
+        """Minibatch noise ``L ζ̄_B``, shape ``(n, d)``."""
+        return self.standardised(rng, n, batch_size) @ self.L.T
+
+    # ----------------------------------------------------------------- exact moments
+    def cov(self, batch_size: int = 1) -> np.ndarray:
+        """Minibatch covariance ``Sigma / B``, shape ``(d, d)``.
+
+        Raises
+        ------
+        ValueError
+            For SαS noise with α < 2 (infinite variance).
+        """
+        B = positive_int(batch_size, "batch_size")
+        if self.kind == "stable":
+            if self.alpha < 2:
+                raise ValueError(f"SαS noise with alpha={self.alpha} < 2 has no covariance; "
+                                 "use the Lévy SDE (sgd_sde builds it) instead of Σ")
+            return 2.0 * self.Sigma / B  # standard SαS at α = 2 is N(0, 2)
+        return self.Sigma / B
+
+    def third_moment(self, batch_size: int = 1) -> np.ndarray:
+        """Minibatch third-moment tensor ``Λ_B = E ξ_B^{⊗3}``, shape ``(d, d, d)``.
+
+        ``Λ_B = (κ₃ / B²) Σ_a L_{ia} L_{ja} L_{ka}`` with ``κ₃ = 2`` for ``"skewed"`` and 0 for
+        the symmetric laws.
+
+        Raises
+        ------
+        ValueError
+            When the third moment does not exist (Student-t with ``df <= 3``, SαS with α < 2).
+        """
+        B = positive_int(batch_size, "batch_size")
+        if (self.kind == "student_t" and self.df <= 3) or (self.kind == "stable" and self.alpha < 2):
+            raise ValueError(f"the third moment of {self.kind!r} noise does not exist here")
+        k3 = 2.0 if self.kind == "skewed" else 0.0
+        return k3 / B**2 * np.einsum("ia,ja,ka->ijk", self.L, self.L, self.L)
+
+    def __repr__(self) -> str:
+        extra = f", df={self.df}" if self.df else (f", alpha={self.alpha}" if self.alpha else "")
+        return f"GradientNoise(d={self.d}, kind={self.kind!r}{extra})"

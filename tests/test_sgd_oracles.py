@@ -1,0 +1,184 @@
+"""Oracles: minibatch gradients have mean ∇L, covariance Σ(x) and third moment Λ(x), exactly.
+
+Statistical tests at fixed seeds; tolerances are K standard errors of each tensor entry.
+"""
+import numpy as np
+import pytest
+
+from sdesim.sgd import (Ackley, DoubleWell, FunctionOracle, GradientNoise, LinearRegression,
+                        NoisyQuadratic, Oracle, ScaleInvariantRegression, moment_tensors)
+
+K = 5.0
+N_SAMPLES = 200_000
+
+
+def _data(N=12, d=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((N, d)), rng.standard_normal(N)
+
+
+ORACLES = {
+    "quad-gaussian": lambda: NoisyQuadratic(np.diag([1.0, 2.0]), [[1.0, 0.3], [0.3, 0.5]]),
+    "quad-skewed": lambda: NoisyQuadratic(np.diag([1.0, 2.0]), [[1.0, 0.3], [0.3, 0.5]],
+                                          noise="skewed"),
+    "quad-student": lambda: NoisyQuadratic(np.eye(2), [[1.0, 0.3], [0.3, 0.5]],
+                                           noise="student_t", df=7.0),
+    "linreg-with": lambda: LinearRegression(*_data(), replacement=True),
+    "linreg-without": lambda: LinearRegression(*_data(), replacement=False),
+    "scaleinv-with": lambda: ScaleInvariantRegression(*_data(), replacement=True),
+    "scaleinv-without": lambda: ScaleInvariantRegression(*_data(), replacement=False),
+    "doublewell": lambda: DoubleWell(0.5, 0.7, noise="skewed"),
+    "ackley": lambda: Ackley(np.diag([0.5, 2.0])),
+}
+
+
+def _state(orc, n):
+    x = 0.3 + 0.1 * np.arange(orc.d)
+    return np.broadcast_to(x, (n, orc.d)).copy()
+
+
+def _assert_within(est, exact, what):
+    exact = np.asarray(exact)
+    se = np.maximum(est.stderr, 1e-15)
+    z = (est.mean - exact) / se
+    assert np.all(np.abs(z) <= K), f"{what}: max |z| = {np.max(np.abs(z)):.2f}"
+
+
+@pytest.mark.parametrize("name", list(ORACLES))
+@pytest.mark.parametrize("B", [1, 5])
+def test_sample_grad_mean_and_covariance(name, B):
+    orc = ORACLES[name]()
+    x = _state(orc, N_SAMPLES)
+    g = orc.grad(x[:1])[0]
+    samples = orc.sample_grad(x, np.random.default_rng([list(ORACLES).index(name), B]), B)
+    _assert_within(moment_tensors(samples, np.zeros(orc.d), order=1), g, f"{name} mean")
+    _assert_within(moment_tensors(samples, g, order=2), orc.noise_cov(x[:1], B)[0],
+                   f"{name} covariance")
+
+
+@pytest.mark.parametrize("name", ["quad-skewed", "linreg-with", "linreg-without",
+                                  "scaleinv-without"])
+def test_sample_grad_third_moment(name):
+    B = 3
+    orc = ORACLES[name]()
+    x = _state(orc, N_SAMPLES)
+    g = orc.grad(x[:1])[0]
+    samples = orc.sample_grad(x, np.random.default_rng(7), B)
+    lam = orc.noise_third_moment(x[:1], B)[0]
+    assert np.max(np.abs(lam)) > 0.01  # the law really is skewed
+    _assert_within(moment_tensors(samples, g, order=3), lam, f"{name} third moment")
+
+
+@pytest.mark.parametrize("name", ["quad-skewed", "linreg-with", "linreg-without", "scaleinv-with"])
+def test_gaussian_grad_matches_sgd_covariance_and_has_no_skew(name):
+    """NGD (eq. 3), incl. the per-example-weight trick on finite sums (THEORY.md §A.3)."""
+    B = 4
+    orc = ORACLES[name]()
+    x = _state(orc, N_SAMPLES)
+    g = orc.grad(x[:1])[0]
+    samples = orc.gaussian_grad(x, np.random.default_rng(11), B)
+    _assert_within(moment_tensors(samples, np.zeros(orc.d), order=1), g, f"{name} NGD mean")
+    _assert_within(moment_tensors(samples, g, order=2), orc.noise_cov(x[:1], B)[0],
+                   f"{name} NGD covariance")
+    _assert_within(moment_tensors(samples, g, order=3), 0.0, f"{name} NGD third moment")
+
+
+def test_without_replacement_factor_and_full_batch():
+    A, y = _data(N=10)
+    x = np.full((1, 3), 0.2)
+    w = LinearRegression(A, y, replacement=True).noise_cov(x, 4)[0]
+    wo = LinearRegression(A, y, replacement=False).noise_cov(x, 4)[0]
+    np.testing.assert_allclose(wo, w * (10 - 4) / (10 - 1), rtol=1e-12)
+    full = LinearRegression(A, y, replacement=False)
+    assert np.allclose(full.noise_cov(x, 10), 0.0)
+    g = full.sample_grad(np.repeat(x, 3, axis=0), np.random.default_rng(0), 10)
+    np.testing.assert_allclose(g, np.repeat(full.grad(x), 3, axis=0), rtol=1e-12)
+
+
+def test_scale_invariance_identities():
+    orc = ScaleInvariantRegression(*_data())
+    x = np.random.default_rng(1).standard_normal((50, 3))
+    g = orc.sample_grad(x, np.random.default_rng(2), 4)
+    np.testing.assert_allclose(np.sum(g * x, axis=1), 0.0, atol=1e-12)  # <∇L_γ(x), x> = 0
+    np.testing.assert_allclose(orc.loss(3.0 * x), orc.loss(x), rtol=1e-12)
+    np.testing.assert_allclose(orc.grad(3.0 * x), orc.grad(x) / 3.0, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(np.einsum("nij,nj->ni", orc.noise_cov(x, 2), x), 0.0, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["linreg-with", "doublewell", "quad-gaussian"])
+def test_hessian_vector_exact_matches_finite_differences(name):
+    orc = ORACLES[name]()
+    rng = np.random.default_rng(3)
+    x, v = rng.standard_normal((20, orc.d)), rng.standard_normal((20, orc.d))
+    exact = orc.hessian_vector(x, v)
+    fd = Oracle.hessian_vector(orc, x, v)  # the base class's central differences
+    np.testing.assert_allclose(fd, exact, rtol=1e-7, atol=1e-7)
+
+
+def test_grad_is_gradient_of_loss():
+    for name in ["linreg-with", "scaleinv-with", "doublewell", "ackley", "quad-skewed"]:
+        orc = ORACLES[name]()
+        x = np.random.default_rng(4).uniform(0.2, 1.2, (5, orc.d))
+        eps = 1e-6
+        fd = np.stack([(orc.loss(x + eps * e) - orc.loss(x - eps * e)) / (2 * eps)
+                       for e in np.eye(orc.d)], axis=1)
+        np.testing.assert_allclose(orc.grad(x), fd, rtol=1e-6, atol=1e-7, err_msg=name)
+
+
+def test_stable_noise_has_no_covariance_but_exact_batch_scaling():
+    nz = GradientNoise([[1.0]], "stable", alpha=1.5)
+    with pytest.raises(ValueError, match="covariance"):
+        nz.cov(2)
+    # the mean of B standard SαS is B^{1/α - 1} SαS: compare the quartiles of sums
+    rng = np.random.default_rng(5)
+    a = nz.sample(rng, 200_000, 4)[:, 0] * 4 ** (1 - 1 / 1.5)
+    b = nz.sample(rng, 200_000, 1)[:, 0]
+    qa, qb = np.quantile(a, [0.25, 0.75]), np.quantile(b, [0.25, 0.75])
+    np.testing.assert_allclose(qa, qb, atol=0.02)
+
+
+# ---------------------------------------------------------------------------------- bad input
+def test_bad_batch_sizes_name_the_argument():
+    orc = LinearRegression(*_data(N=8), replacement=False)
+    with pytest.raises(ValueError, match="batch_size"):
+        orc.check_batch_size(0)
+    with pytest.raises(ValueError, match="batch_size"):
+        orc.check_batch_size(9)
+    assert LinearRegression(*_data(N=8)).check_batch_size(20) == 20  # fine with replacement
+    with pytest.raises(TypeError, match="batch_size"):
+        orc.check_batch_size(2.5)
+
+
+def test_bad_oracle_construction():
+    with pytest.raises(ValueError, match="noise"):
+        NoisyQuadratic(np.eye(2), noise="cauchy")
+    with pytest.raises(ValueError, match="Sigma"):
+        NoisyQuadratic(np.eye(2), -np.eye(2))
+    with pytest.raises(ValueError, match="df"):
+        NoisyQuadratic(np.eye(2), noise="student_t", df=2.0)
+    with pytest.raises(ValueError, match="alpha"):
+        NoisyQuadratic(np.eye(2), noise="stable", alpha=2.5)
+    with pytest.raises(ValueError, match="y"):
+        LinearRegression(np.ones((4, 2)), np.ones(3))
+    with pytest.raises(TypeError, match="grad"):
+        FunctionOracle(lambda x: x[:, 0], "not callable", d=1)
+
+
+def test_user_oracle_with_wrong_shapes_is_reported_by_method():
+    good_loss = lambda x: np.sum(x**2, axis=1)  # noqa: E731
+    bad_grad = FunctionOracle(good_loss, lambda x: 2 * x[:, 0], d=2)
+    with pytest.raises(ValueError, match=r"oracle\.grad\(x\) must return shape \(2, 2\)"):
+        bad_grad.check(np.ones((2, 2)))
+    bad_loss = FunctionOracle(lambda x: x, lambda x: 2 * x, d=2)
+    with pytest.raises(ValueError, match=r"oracle\.loss"):
+        bad_loss.check(np.ones((2, 2)))
+    bad_sample = FunctionOracle(good_loss, lambda x: 2 * x, d=2,
+                                sample_grad=lambda x, rng, B: np.ones((1, 2)))
+    with pytest.raises(ValueError, match=r"oracle\.sample_grad"):
+        bad_sample.check(np.ones((2, 2)))
+    bad_cov = FunctionOracle(good_loss, lambda x: 2 * x, d=2,
+                             sample_grad=lambda x, rng, B: 2 * x, noise_cov=lambda x, B: np.eye(2))
+    with pytest.raises(ValueError, match="noise_cov"):
+        bad_cov.noise_cov(np.ones((3, 2)), 1)
+    with pytest.raises(ValueError, match="x0"):
+        bad_cov.check(np.ones((2, 3)))
