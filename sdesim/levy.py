@@ -1,0 +1,942 @@
+"""Heavy-tailed gradient noise: tail-index estimation, Gaussian-vs-SαS fits, and the Lévy SDE of SGD.
+
+Everything here uses the standard symmetric α-stable (SαS) law of :mod:`sdesim.drivers`:
+characteristic function ``exp(-|σu|^α)``, i.e. scipy's ``levy_stable(alpha, 0, loc, scale=σ)``;
+at α = 2 it is ``N(loc, 2σ²)``.
+
+Tail-index estimators (each returns a :class:`TailIndexEstimate` with a confidence interval):
+
+=================  ===============================================  ==========================
+``"mohammadi"``    block-sum estimator of Mohammadi et al. (2015)    CI from the iid block
+                   used by Simsekli et al. (2019)                    differences (exact formula)
+``"logmoment"``    ``Var log|X| = π²/12 (1 + 2/α²)``                 delta method
+``"mcculloch"``    McCulloch's (1986) quantile estimator             bootstrap
+``"mle"``          scipy's ``levy_stable.fit`` (β = 0; slow)          observed information
+=================  ===============================================  ==========================
+
+The first two assume a *strictly* stable, centred sample (no location); McCulloch and the MLE
+fit a location. Gradient noise is collected from any oracle with :func:`collect_gradient_noise`
+and measured with :func:`tail_index` under either protocol (per parameter across minibatches,
+or across parameters within minibatches); THEORY.md §B.2 explains why the second can flag
+Gaussian noise as heavy-tailed.
+
+References
+----------
+Mohammadi, Mohammadpour & Ogata (2015), Metrika 78:549, Cor. 2.4; Simsekli, Sagun &
+Gürbüzbalaban (2019), ICML, Thm. 2; McCulloch (1986), Commun. Stat. Simul. 15:1109;
+"Revisiting the noise model of SGD" (TMLR submission, ``papers/revisiting-sgd-noise-model-levy``),
+eq. (3), Tables 1-2; THEORY.md §0.5, §0.6, §B.1-B.4.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Callable
+
+import numpy as np
+from scipy import stats as _sps
+
+from ._validate import alpha_array, as_finite_array, positive_float, positive_int
+from .drivers import Stable
+from .sde import SDE
+from .stats import normal_quantile
+
+__all__ = ["TailIndexEstimate", "alpha_mohammadi", "alpha_logmoment", "alpha_mcculloch",
+           "alpha_mle", "estimate_alpha", "fit_stable_quantiles", "collect_gradient_noise",
+           "tail_index", "FitComparison", "compare_fits", "METHODS", "MIN_SAMPLES",
+           "power_law_scheduler", "multistep_scheduler", "levy_sgd_sde"]
+
+MIN_SAMPLES = 50
+METHODS = ("mohammadi", "logmoment", "mcculloch", "mle")
+
+
+# ----------------------------------------------------------------------------- result type
+@dataclass(frozen=True)
+class TailIndexEstimate:
+    """An estimate of the stability (tail) index α with a confidence interval.
+
+    ``alpha``, ``lo``, ``hi`` and ``stderr`` are floats, or arrays of shape ``(p,)`` when one α
+    is estimated per parameter (:func:`tail_index` with ``protocol="per-parameter"``).
+
+    Attributes
+    ----------
+    alpha : float or ndarray
+        Point estimate (not clipped to (0, 2]: a value above 2 says "lighter than any α < 2").
+    lo, hi : float or ndarray
+        Confidence interval at ``level`` (``hi`` may be ``inf``).
+    stderr : float or ndarray
+        Standard error of ``alpha`` (delta method, or bootstrap standard deviation).
+    n : int
+        Samples used per estimate.
+    method : str
+        One of :data:`METHODS`.
+    level : float
+    protocol : str
+        ``"sample"`` (a plain sample), ``"per-parameter"`` or ``"across-parameters"``.
+    """
+
+    alpha: np.ndarray | float
+    lo: np.ndarray | float
+    hi: np.ndarray | float
+    stderr: np.ndarray | float
+    n: int
+    method: str
+    level: float = 0.95
+    protocol: str = "sample"
+    extra: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def ci(self) -> tuple:
+        """The confidence interval ``(lo, hi)``."""
+        return self.lo, self.hi
+
+    def covers(self, alpha) -> np.ndarray | bool:
+        """Whether the interval contains ``alpha`` (elementwise for per-parameter results)."""
+        res = (np.asarray(self.lo) <= alpha) & (np.asarray(alpha) <= np.asarray(self.hi))
+        return bool(res) if np.ndim(res) == 0 else res
+
+    def __repr__(self) -> str:
+        if np.ndim(self.alpha) == 0:
+            return (f"TailIndexEstimate(alpha={float(self.alpha):.4g}, {self.level:.0%} CI "
+                    f"[{float(self.lo):.4g}, {float(self.hi):.4g}], n={self.n}, "
+                    f"method={self.method!r}, protocol={self.protocol!r})")
+        a = np.asarray(self.alpha)
+        return (f"TailIndexEstimate({a.size} parameters: alpha median {np.median(a):.4g}, "
+                f"range [{a.min():.4g}, {a.max():.4g}], n={self.n}, method={self.method!r}, "
+                f"protocol={self.protocol!r})")
+
+
+# ----------------------------------------------------------------------------- input checks
+def _samples(x, name: str = "x", min_n: int = MIN_SAMPLES, nonzero: bool = False) -> np.ndarray:
+    """A 1-d float sample, finite, with at least ``min_n`` entries (and no zeros if asked)."""
+    arr = np.asarray(x, dtype=float) if not isinstance(x, np.ndarray) else x.astype(float, copy=False)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-d sample, got shape {arr.shape}")
+    arr = as_finite_array(arr, name)
+    if arr.size < min_n:
+        raise ValueError(f"{name} has {arr.size} samples; this estimator needs at least {min_n}")
+    if nonzero and np.any(arr == 0):
+        raise ValueError(f"{name} contains {int(np.sum(arr == 0))} exact zeros; log|x| is "
+                         f"undefined there (drop them, or use method='mcculloch')")
+    return arr
+
+
+def _level(level: float) -> float:
+    level = float(level)
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1), got {level}")
+    return level
+
+
+def _invert_interval(u: float, se_u: float, z: float, power: float) -> tuple[float, float]:
+    """CI for ``alpha = u**power`` (power < 0, decreasing) from a normal CI on ``u``."""
+    lo_u, hi_u = u - z * se_u, u + z * se_u
+    hi = lo_u ** power if lo_u > 0 else math.inf
+    lo = hi_u ** power if hi_u > 0 else math.inf
+    return lo, hi
+
+
+# ----------------------------------------------------------------------------- estimators
+def alpha_mohammadi(x, *, k1: int | None = None, level: float = 0.95) -> TailIndexEstimate:
+    """Mohammadi et al.'s block-sum estimator of α (the one of Simsekli et al., 2019).
+
+    With ``K = K1 K2`` samples and block sums ``Y_i = Σ_{j ≤ K1} X_{(i-1)K1+j}``,
+
+    ``1/α̂ = (mean_i log|Y_i| - mean_k log|X_k|) / log K1``,
+
+    unbiased for strictly stable X because ``Y =d K1^{1/α} X``. Writing the difference as the
+    mean of the iid block statistics ``D_i = log|Y_i| - mean_{j} log|X_ij|`` gives an exact
+    standard error ``sd(D) / (sqrt(K2) log K1)``; the CI for α is the inverted normal CI for 1/α.
+
+    Parameters
+    ----------
+    x : array_like, shape (K,)
+        Centred sample (strictly stable: location 0). The last ``K mod K1`` values are dropped.
+    k1 : int, optional
+        Block length ``K1 >= 2``; default ``floor(sqrt(K))`` (Simsekli's choice up to divisibility).
+    level : float
+        Confidence level.
+
+    Returns
+    -------
+    TailIndexEstimate
+
+    Raises
+    ------
+    ValueError
+        Fewer than :data:`MIN_SAMPLES` samples, non-finite values or exact zeros in ``x``,
+        ``k1`` outside ``[2, K/2]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sdesim.drivers import standard_stable
+    >>> x = standard_stable(np.random.default_rng(0), 1.5, (100_000,))
+    >>> est = alpha_mohammadi(x)
+    >>> bool(est.lo < 1.5 < est.hi)
+    True
+
+    References
+    ----------
+    Mohammadi, Mohammadpour & Ogata (2015), Cor. 2.4; Simsekli et al. (2019), Thm. 2;
+    THEORY.md §B.1.
+    """
+    x = _samples(x, nonzero=True)
+    level = _level(level)
+    K = x.size
+    K1 = int(math.isqrt(K)) if k1 is None else positive_int(k1, "k1")
+    if K1 < 2 or K // K1 < 2:
+        raise ValueError(f"k1 must lie in [2, {K // 2}] for {K} samples, got {K1}")
+    K2 = K // K1
+    blocks = x[:K1 * K2].reshape(K2, K1)
+    D = np.log(np.abs(blocks.sum(axis=1))) - np.log(np.abs(blocks)).mean(axis=1)
+    logk = math.log(K1)
+    inv = float(D.mean() / logk)
+    se_inv = float(D.std(ddof=1) / math.sqrt(K2) / logk)
+    z = normal_quantile(level)
+    lo, hi = _invert_interval(inv, se_inv, z, -1.0)
+    alpha = 1.0 / inv if inv > 0 else math.inf
+    return TailIndexEstimate(alpha, lo, hi, se_inv / inv**2 if inv > 0 else math.inf,
+                             K1 * K2, "mohammadi", level, extra={"k1": K1, "k2": K2,
+                                                                  "inv_alpha": inv})
+
+
+def alpha_logmoment(x, *, level: float = 0.95) -> TailIndexEstimate:
+    """Log-moment estimator: ``α̂ = (6 Var log|X| / π² - 1/2)^{-1/2}``.
+
+    For a centred SαS sample of any scale, ``Var log|X| = π²/12 (1 + 2/α²)``. The CI is the delta
+    method on the sample variance of ``log|X|``, whose standard error ``sqrt((m4 - V²)/n)`` uses
+    the sample fourth central moment ``m4``.
+
+    Parameters
+    ----------
+    x : array_like, shape (n,)
+        Centred sample (location 0).
+    level : float
+
+    Returns
+    -------
+    TailIndexEstimate
+
+    Raises
+    ------
+    ValueError
+        Too few samples, non-finite values or exact zeros in ``x``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sdesim.drivers import standard_stable
+    >>> est = alpha_logmoment(standard_stable(np.random.default_rng(1), 1.2, (50_000,)))
+    >>> bool(est.lo < 1.2 < est.hi)
+    True
+
+    References
+    ----------
+    THEORY.md §B.1 (exact log-moments of SαS).
+    """
+    x = _samples(x, nonzero=True)
+    level = _level(level)
+    L = np.log(np.abs(x))
+    c = L - L.mean()
+    V = float(c @ c / (x.size - 1))
+    m4 = float(np.mean(c**4))
+    se_V = math.sqrt(max(m4 - V * V, 0.0) / x.size)
+    k = 6.0 / math.pi**2
+    u, se_u = k * V - 0.5, k * se_V
+    z = normal_quantile(level)
+    lo, hi = _invert_interval(u, se_u, z, -0.5)
+    alpha = u ** -0.5 if u > 0 else math.inf
+    se = 0.5 * u ** -1.5 * se_u if u > 0 else math.inf
+    return TailIndexEstimate(alpha, lo, hi, se, x.size, "logmoment", level,
+                             extra={"var_log_abs": V})
+
+
+@lru_cache(maxsize=1)
+def _quantile_table():
+    """Interpolators ``log ν -> α`` and ``α -> φ(α)`` for McCulloch's estimator at β = 0.
+
+    ``ν(α) = (q95 - q05)/(q75 - q25) = q95/q75`` and ``φ(α) = q75 - q25`` of the standard SαS
+    law: McCulloch's tables, recomputed from ``scipy.stats.levy_stable.ppf`` on α ∈ [0.5, 2]
+    (about 0.5 s, once per process). Returns ``(alpha_of_lognu, phi_of_alpha, lognu_range)``.
+    """
+    from scipy.interpolate import PchipInterpolator
+    alphas = np.linspace(0.5, 2.0, 31)
+    q = np.array([_sps.levy_stable.ppf([0.75, 0.95], a, 0.0) for a in alphas])
+    lognu = np.log(q[:, 1] / q[:, 0])[::-1]  # nu decreases in alpha: reverse to increase
+    return (PchipInterpolator(lognu, alphas[::-1]), PchipInterpolator(alphas, 2.0 * q[:, 0]),
+            (float(lognu[0]), float(lognu[-1])))
+
+
+def _mcculloch_point(x: np.ndarray) -> tuple[float, float, float, bool]:
+    """``(alpha, scale, loc, clipped)`` from the sample quantiles (symmetric McCulloch)."""
+    q05, q25, q50, q75, q95 = np.quantile(x, [0.05, 0.25, 0.5, 0.75, 0.95])
+    iqr = q75 - q25
+    if iqr <= 0:
+        raise ValueError("x has a zero interquartile range; McCulloch's estimator needs a "
+                         "continuous sample")
+    alpha_of, phi_of, (lmin, lmax) = _quantile_table()
+    ln = math.log((q95 - q05) / iqr)
+    clipped = ln <= lmin or ln >= lmax
+    a = float(alpha_of(min(max(ln, lmin), lmax)))
+    return a, float(iqr / phi_of(a)), float(q50), bool(clipped)
+
+
+def fit_stable_quantiles(x) -> tuple[float, float, float]:
+    """Fit ``SαS(alpha, scale, loc)`` by McCulloch's quantile method (β = 0).
+
+    ``ν = (q95 - q05)/(q75 - q25)`` gives α through the exact table ``ν(α)`` (computed with
+    scipy, α ∈ [0.5, 2]; outside it α is clipped, as McCulloch does at α = 2); the scale is
+    ``(q75 - q25)/φ(α)``; the location is the median.
+
+    Parameters
+    ----------
+    x : array_like, shape (n,)
+
+    Returns
+    -------
+    (alpha, scale, loc) : tuple of float, in scipy's ``levy_stable(alpha, 0, loc, scale)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sdesim.drivers import standard_stable
+    >>> a, s, m = fit_stable_quantiles(3 + 2 * standard_stable(np.random.default_rng(0), 1.5, (20_000,)))
+    >>> round(a, 1), round(s, 1), round(m, 1)
+    (1.5, 2.0, 3.0)
+
+    References
+    ----------
+    McCulloch (1986); THEORY.md §B.4 (what ``levy_stable.fit`` starts from).
+    """
+    a, s, m, _ = _mcculloch_point(_samples(x))
+    return a, s, m
+
+
+def alpha_mcculloch(x, *, level: float = 0.95, n_boot: int = 200, rng=None) -> TailIndexEstimate:
+    """McCulloch's quantile estimator of α with a percentile-bootstrap CI.
+
+    Parameters
+    ----------
+    x : array_like, shape (n,)
+        Sample (a location is fitted, so centring is not needed).
+    level : float
+    n_boot : int
+        Bootstrap resamples (cost ``n_boot`` quantile computations of ``n`` values).
+    rng : int, Generator or None
+        Seed of the bootstrap.
+
+    Returns
+    -------
+    TailIndexEstimate (``stderr`` is the bootstrap standard deviation; ``extra`` holds the
+    fitted ``scale`` and ``loc`` and whether α was clipped to the table range [0.5, 2]).
+
+    Raises
+    ------
+    ValueError
+        Too few samples or non-finite values in ``x``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sdesim.drivers import standard_stable
+    >>> est = alpha_mcculloch(standard_stable(np.random.default_rng(2), 1.7, (20_000,)), rng=0)
+    >>> bool(est.lo < 1.7 < est.hi)
+    True
+
+    References
+    ----------
+    McCulloch (1986); Efron & Tibshirani (1993), ch. 13 (percentile interval).
+    """
+    x = _samples(x)
+    level = _level(level)
+    n_boot = positive_int(n_boot, "n_boot")
+    a, s, m, clipped = _mcculloch_point(x)
+    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    boots = np.array([_mcculloch_point(x[gen.integers(0, x.size, x.size)])[0]
+                      for _ in range(n_boot)])
+    lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2])
+    return TailIndexEstimate(a, float(lo), float(hi), float(boots.std(ddof=1)), x.size,
+                             "mcculloch", level,
+                             extra={"scale": s, "loc": m, "clipped": clipped, "n_boot": n_boot})
+
+
+def alpha_mle(x, *, level: float = 0.95) -> TailIndexEstimate:
+    """Maximum-likelihood α (β = 0) with scipy's ``levy_stable.fit``: a *slow* reference.
+
+    Fits ``(alpha, loc, scale)`` by Nelder–Mead from McCulloch's start; the CI is the Wald
+    interval from the observed information (a finite-difference Hessian of the log-likelihood).
+    Each log-likelihood costs about 0.5 ms per sample point, so 500 points take tens of
+    seconds; use :func:`alpha_mcculloch` or :func:`alpha_logmoment` for routine work.
+
+    Parameters
+    ----------
+    x : array_like, shape (n,)
+    level : float
+
+    Returns
+    -------
+    TailIndexEstimate (``extra`` holds ``scale`` and ``loc``).
+
+    Raises
+    ------
+    ValueError
+        Too few samples (fewer than 20) or non-finite values in ``x``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sdesim.drivers import standard_stable
+    >>> est = alpha_mle(standard_stable(np.random.default_rng(0), 1.5, (60,)))  # doctest: +SKIP
+
+    References
+    ----------
+    Nolan (2001), "Maximum likelihood estimation of stable parameters"; THEORY.md §B.4.
+    """
+    x = _samples(x, min_n=20)
+    level = _level(level)
+    if x.size >= MIN_SAMPLES:
+        a0, s0, m0, _ = _mcculloch_point(x)
+    else:
+        m0, s0 = _robust_scale(x)
+        a0 = 1.5
+    a, loc, scale = _fit_mle(x, a0, m0, s0)
+
+    def nll(p):
+        return -float(np.sum(_sps.levy_stable.logpdf(x, p[0], 0.0, p[1], p[2])))
+
+    p = np.array([a, loc, scale])
+    steps = np.array([1e-3, 1e-3 * scale, 1e-3 * scale])
+    H = _hessian(nll, p, steps)
+    try:
+        cov = np.linalg.inv(H)
+        se = math.sqrt(cov[0, 0]) if cov[0, 0] > 0 else math.nan
+    except np.linalg.LinAlgError:
+        se = math.nan
+    z = normal_quantile(level)
+    return TailIndexEstimate(a, a - z * se, a + z * se, se, x.size, "mle", level,
+                             extra={"scale": scale, "loc": loc})
+
+
+def _robust_scale(x: np.ndarray) -> tuple[float, float]:
+    q25, q50, q75 = np.quantile(x, [0.25, 0.5, 0.75])
+    return float(q50), float((q75 - q25) / 2)
+
+
+def _fit_mle(x, a0, m0, s0):
+    a, _, loc, scale = _sps.levy_stable.fit(x, min(a0, 1.99), f1=0.0, loc=m0, scale=s0)
+    return float(a), float(loc), float(scale)
+
+
+def _hessian(fun: Callable, p: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """Central finite-difference Hessian of ``fun`` at ``p``."""
+    k = p.size
+    H = np.empty((k, k))
+    f0 = fun(p)
+    for i in range(k):
+        ei = np.zeros(k)
+        ei[i] = steps[i]
+        H[i, i] = (fun(p + ei) - 2 * f0 + fun(p - ei)) / steps[i] ** 2
+        for j in range(i):
+            ej = np.zeros(k)
+            ej[j] = steps[j]
+            H[i, j] = H[j, i] = (fun(p + ei + ej) - fun(p + ei - ej) - fun(p - ei + ej)
+                                 + fun(p - ei - ej)) / (4 * steps[i] * steps[j])
+    return H
+
+
+_ESTIMATORS = {"mohammadi": alpha_mohammadi, "logmoment": alpha_logmoment,
+               "mcculloch": alpha_mcculloch, "mle": alpha_mle}
+
+
+def estimate_alpha(x, method: str = "mohammadi", **kwargs) -> TailIndexEstimate:
+    """Estimate α of a 1-d sample with the named ``method`` (see :data:`METHODS`).
+
+    Parameters
+    ----------
+    x : array_like, shape (n,)
+    method : {"mohammadi", "logmoment", "mcculloch", "mle"}
+    **kwargs
+        Passed to the estimator (``level``, ``k1``, ``n_boot``, ``rng``).
+
+    Returns
+    -------
+    TailIndexEstimate
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> estimate_alpha(np.random.default_rng(0).standard_normal(10_000), "logmoment").alpha > 1.8
+    True
+    """
+    if method not in _ESTIMATORS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    return _ESTIMATORS[method](x, **kwargs)
+
+
+# ----------------------------------------------------------------------------- gradient noise
+def collect_gradient_noise(oracle, x, n_batches: int, batch_size: int, *, rng=None,
+                           center: str = "grad", chunk_size: int = 4096) -> np.ndarray:
+    """Minibatch gradient noise ``∇L_γ(x) - ∇L(x)`` at fixed weights ``x``, for many minibatches.
+
+    Works with any oracle that has ``grad(x)`` and ``sample_grad(x, rng, batch_size)`` on states
+    of shape ``(n, d)`` (the :mod:`sdesim.sgd` protocol): ``n_batches`` independent minibatch
+    gradients at the *same* ``x`` are drawn in chunks of ``chunk_size``, chunk ``c`` with its own
+    child generator of ``rng``, so the result depends on the seed and ``chunk_size`` only.
+
+    Parameters
+    ----------
+    oracle : object with ``grad`` and ``sample_grad``
+    x : array_like, shape (d,)
+        The weights at which the noise is measured.
+    n_batches : int
+    batch_size : int
+    rng : int, Generator, SeedSequence or None
+    center : {"grad", "mean"}
+        Subtract the exact gradient ``oracle.grad(x)`` (default) or the empirical mean over the
+        minibatches (what Simsekli et al. do; it biases the centring slightly).
+    chunk_size : int
+
+    Returns
+    -------
+    ndarray, shape (n_batches, d)
+        Row ``k`` is minibatch ``k``'s noise; column ``l`` is parameter ``l``. Feed it to
+        :func:`tail_index`.
+
+    Raises
+    ------
+    ValueError
+        Bad ``x``, ``n_batches``, ``batch_size``, ``center``; an oracle returning the wrong shape
+        or non-finite gradients.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> class Toy:  # gradient x + Gaussian noise / sqrt(B)
+    ...     def grad(self, x): return x
+    ...     def sample_grad(self, x, rng, batch_size):
+    ...         return x + rng.standard_normal(x.shape) / np.sqrt(batch_size)
+    >>> collect_gradient_noise(Toy(), np.zeros(3), 100, 4, rng=0).shape
+    (100, 3)
+
+    References
+    ----------
+    TMLR §5 and Xie et al. (2021) for the per-parameter protocol; THEORY.md §B.1-B.2.
+    """
+    from .simulate import _child, _root_seed
+    x = as_finite_array(x, "x", ndim=(1,))
+    n_batches = positive_int(n_batches, "n_batches")
+    batch_size = positive_int(batch_size, "batch_size")
+    chunk_size = positive_int(chunk_size, "chunk_size")
+    if center not in ("grad", "mean"):
+        raise ValueError(f"center must be 'grad' or 'mean', got {center!r}")
+    for name in ("grad", "sample_grad"):
+        if not callable(getattr(oracle, name, None)):
+            raise TypeError(f"oracle must have a callable {name}(...), got {type(oracle).__name__}")
+    d = x.shape[0]
+    seed = _root_seed(rng)
+    out = np.empty((n_batches, d))
+    for c, lo in enumerate(range(0, n_batches, chunk_size)):
+        n = min(chunk_size, n_batches - lo)
+        g = np.asarray(oracle.sample_grad(np.broadcast_to(x, (n, d)).copy(), _child(seed, c),
+                                          batch_size), dtype=float)
+        if g.shape != (n, d):
+            raise ValueError(f"oracle.sample_grad must return shape (n, d) = ({n}, {d}), "
+                             f"got {g.shape}")
+        out[lo:lo + n] = g
+    out = as_finite_array(out, "oracle.sample_grad(...)")
+    if center == "mean":
+        return out - out.mean(axis=0)
+    g0 = np.asarray(oracle.grad(x[None, :]), dtype=float).reshape(-1)
+    if g0.shape != (d,):
+        raise ValueError(f"oracle.grad must return shape (1, {d}) for x of shape (1, {d}), "
+                         f"got {np.shape(oracle.grad(x[None, :]))}")
+    return out - g0
+
+
+def tail_index(noise, *, protocol: str = "per-parameter", method: str = "mohammadi",
+               batches=None, **kwargs) -> TailIndexEstimate:
+    """Tail index of gradient noise under one of the two measurement protocols.
+
+    - ``"per-parameter"`` (TMLR, Xie et al.): for each parameter ``l``, estimate α from its
+      noise across minibatches, ``noise[:, l]`` — the law the SDE actually has per coordinate.
+    - ``"across-parameters"`` (Simsekli et al. 2019): pool the noise of *all parameters* of the
+      minibatches ``batches`` (default all) into one sample. Parameters with different noise
+      scales make even Gaussian noise look heavy-tailed (THEORY.md §B.2.1).
+
+    Parameters
+    ----------
+    noise : array_like, shape (n_batches, p)
+        From :func:`collect_gradient_noise` (or any matrix: rows = minibatches, columns =
+        parameters).
+    protocol : {"per-parameter", "across-parameters"}
+    method : str
+        One of :data:`METHODS`.
+    batches : int, slice or index array, optional
+        Rows pooled by ``"across-parameters"`` (e.g. ``0`` for one minibatch).
+    **kwargs
+        Passed to the estimator.
+
+    Returns
+    -------
+    TailIndexEstimate
+        Arrays of shape ``(p,)`` for ``"per-parameter"``, floats for ``"across-parameters"``;
+        ``protocol`` records which was used.
+
+    Raises
+    ------
+    ValueError
+        Unknown protocol/method, non-finite noise, too few samples per estimate.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> noise = np.random.default_rng(0).standard_normal((2000, 3)) * [1, 10, 100]
+    >>> est = tail_index(noise, method="logmoment")
+    >>> est.alpha.shape
+    (3,)
+
+    References
+    ----------
+    THEORY.md §B.1, §B.2 (items 1 and 5).
+    """
+    arr = as_finite_array(noise, "noise", ndim=(2,))
+    if protocol == "per-parameter":
+        if batches is not None:
+            raise ValueError("batches is only used with protocol='across-parameters'")
+        res = [estimate_alpha(arr[:, j], method, **kwargs) for j in range(arr.shape[1])]
+        pick = lambda k: np.array([getattr(r, k) for r in res], dtype=float)  # noqa: E731
+        return TailIndexEstimate(pick("alpha"), pick("lo"), pick("hi"), pick("stderr"), res[0].n,
+                                 method, res[0].level, "per-parameter")
+    if protocol == "across-parameters":
+        rows = arr if batches is None else np.atleast_2d(arr[batches])
+        r = estimate_alpha(rows.reshape(-1), method, **kwargs)
+        return TailIndexEstimate(r.alpha, r.lo, r.hi, r.stderr, r.n, method, r.level,
+                                 "across-parameters", r.extra)
+    raise ValueError(f"protocol must be 'per-parameter' or 'across-parameters', got {protocol!r}")
+
+
+# ----------------------------------------------------------------------------- fit comparison
+@dataclass(frozen=True)
+class FitComparison:
+    """Gaussian vs SαS fits of one sample, scored on a common histogram (TMLR Tables 1-2).
+
+    Attributes
+    ----------
+    edges : ndarray (bins + 1,)
+        Bin edges (equal width over the central ``range_quantiles`` of the sample).
+    counts : ndarray (bins,)
+        Sample counts per bin.
+    n : int
+        Sample size (counts are out of ``n``; values outside the range are in no bin).
+    gauss : tuple (mean, std)
+    stable : tuple (alpha, scale, loc)
+        scipy's ``levy_stable(alpha, 0, loc, scale)``.
+    sse : dict {"gauss": float, "stable": float}
+        Sum over bins of (histogram density - model's mean density on the bin)².
+    chi2 : dict {"gauss": float, "stable": float}
+        Pearson statistic Σ (O - E)² / E over the bins, E from the model's bin probabilities.
+    pvalue : dict {"gauss": float, "stable": float}
+        χ² tail probability with ``bins - 1 - k`` degrees of freedom (k = 2 or 3 fitted
+        parameters; approximate, since the parameters are not fitted to the binned data).
+    """
+
+    edges: np.ndarray
+    counts: np.ndarray
+    n: int
+    gauss: tuple
+    stable: tuple
+    sse: dict
+    chi2: dict
+    pvalue: dict
+
+    @property
+    def better(self) -> str:
+        """``"stable"`` or ``"gauss"``: the smaller χ² statistic."""
+        return "stable" if self.chi2["stable"] < self.chi2["gauss"] else "gauss"
+
+    def plot(self, ax=None):
+        """Histogram density with both fitted densities over it; returns the Axes."""
+        import matplotlib.pyplot as plt
+        if ax is None:
+            _, ax = plt.subplots(figsize=(5, 3.5))
+        w = np.diff(self.edges)
+        ax.bar(self.edges[:-1], self.counts / (self.n * w), width=w, align="edge",
+               color="0.8", edgecolor="0.6", label="sample")
+        t = np.linspace(self.edges[0], self.edges[-1], 300)
+        a, s, m = self.stable
+        ax.plot(t, _sps.norm.pdf(t, *self.gauss), "C0",
+                label=f"Gaussian (SSE {self.sse['gauss']:.3g}, χ² {self.chi2['gauss']:.3g})")
+        ax.plot(t, _sps.levy_stable.pdf(t, a, 0.0, m, s), "C3",
+                label=f"SαS α={a:.2f} (SSE {self.sse['stable']:.3g}, χ² {self.chi2['stable']:.3g})")
+        ax.set_xlabel("noise value")
+        ax.set_ylabel("density")
+        ax.legend(fontsize=7)
+        return ax
+
+    def __repr__(self) -> str:
+        return (f"FitComparison(n={self.n}, bins={self.counts.size}, SαS alpha="
+                f"{self.stable[0]:.3g}, SSE gauss/stable = {self.sse['gauss']:.3g}/"
+                f"{self.sse['stable']:.3g}, chi2 gauss/stable = {self.chi2['gauss']:.3g}/"
+                f"{self.chi2['stable']:.3g}, better={self.better!r})")
+
+
+def compare_fits(x, *, bins: int = 40, range_quantiles: tuple[float, float] = (0.005, 0.995),
+                 stable_fit: str = "mcculloch") -> FitComparison:
+    """Fit a Gaussian (MLE) and an SαS law (McCulloch or MLE) to ``x``; score both on a histogram.
+
+    The histogram has ``bins`` equal bins over the sample's ``range_quantiles`` (heavy tails
+    would otherwise put almost every value in a few bins). For each model, the expected count
+    of bin k is ``n (F(e_{k+1}) - F(e_k))``; SSE compares densities, χ² compares counts.
+    TMLR does not state its binning, so its absolute numbers are not comparable to these.
+
+    Parameters
+    ----------
+    x : array_like, shape (n,)
+    bins : int
+    range_quantiles : (float, float)
+    stable_fit : {"mcculloch", "mle"}
+        ``"mle"`` is slow (see :func:`alpha_mle`).
+
+    Returns
+    -------
+    FitComparison
+
+    Raises
+    ------
+    ValueError
+        Too few samples, non-finite values, bad ``bins``/``range_quantiles``/``stable_fit``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sdesim.drivers import standard_stable
+    >>> fc = compare_fits(standard_stable(np.random.default_rng(0), 1.5, (20_000,)))
+    >>> fc.better
+    'stable'
+
+    References
+    ----------
+    TMLR Tables 1-2 (SSE and χ² of the two fits); McCulloch (1986).
+    """
+    x = _samples(x)
+    bins = positive_int(bins, "bins")
+    if bins < 5:
+        raise ValueError(f"bins must be >= 5, got {bins}")
+    qlo, qhi = (float(v) for v in range_quantiles)
+    if not 0 <= qlo < qhi <= 1:
+        raise ValueError(f"range_quantiles must satisfy 0 <= lo < hi <= 1, got {range_quantiles}")
+    if stable_fit == "mcculloch":
+        a, s, m = fit_stable_quantiles(x)
+    elif stable_fit == "mle":
+        est = alpha_mle(x)
+        a, s, m = float(est.alpha), est.extra["scale"], est.extra["loc"]
+    else:
+        raise ValueError(f"stable_fit must be 'mcculloch' or 'mle', got {stable_fit!r}")
+    gauss = (float(x.mean()), float(x.std()))
+    edges = np.linspace(*np.quantile(x, [qlo, qhi]), bins + 1)
+    counts, _ = np.histogram(x, edges)
+    n, w = x.size, np.diff(edges)
+    probs = {"gauss": np.diff(_sps.norm.cdf(edges, *gauss)),
+             "stable": np.diff(_sps.levy_stable.cdf(edges, a, 0.0, m, s))}
+    dens = counts / (n * w)
+    sse, chi2, pval = {}, {}, {}
+    for key, p in probs.items():
+        E = np.maximum(n * p, 1e-300)
+        sse[key] = float(np.sum((dens - p / w) ** 2))
+        chi2[key] = float(np.sum((counts - E) ** 2 / E))
+        dof = bins - 1 - (2 if key == "gauss" else 3)
+        pval[key] = float(_sps.chi2.sf(chi2[key], dof))
+    return FitComparison(edges, counts, n, gauss, (a, s, m), sse, chi2, pval)
+
+
+# ----------------------------------------------------------------------------- Lévy SDE of SGD
+def power_law_scheduler(gamma: float) -> Callable[[float], float]:
+    """The scheduler ``s_t = (1 + t)^{γ - 1}`` (TMLR's "exponential" ``t^{γ-1}``, shifted).
+
+    TMLR's ``t^{γ-1}`` is a power law and singular at t = 0; the shift keeps ``s_0 = 1``. The
+    returned function is compiled with numba so SDEs built from it run on the numba backend.
+
+    Parameters
+    ----------
+    gamma : float
+        ``γ <= 1`` decays (γ = 1 is constant).
+
+    Returns
+    -------
+    callable ``s(t) -> float``
+
+    Examples
+    --------
+    >>> s = power_law_scheduler(0.5)
+    >>> round(s(3.0), 6)
+    0.5
+
+    References
+    ----------
+    TMLR §3, Thm. 4.1; THEORY.md §C.6 (scheduler survival law, ``γ_l``).
+    """
+    g = float(as_finite_array(gamma, "gamma", ndim=(0,)))
+    import numba
+
+    @numba.njit(cache=False)
+    def s(t):
+        return (1.0 + t) ** (g - 1.0)
+    s.kind, s.params = "power_law", {"gamma": g}
+    return s
+
+
+def multistep_scheduler(milestones, factors) -> Callable[[float], float]:
+    """Piecewise-constant scheduler: ``s_t = factors[p]`` for ``t`` in ``(T_p, T_{p+1}]``.
+
+    With ``milestones = (T_1, ..., T_P)`` (increasing, > 0), ``s_t = factors[0]`` on
+    ``[0, T_1]``, ``factors[1]`` on ``(T_1, T_2]``, ..., ``factors[P]`` after ``T_P``
+    (e.g. ``factors = (1, 0.1, 0.01)``, PyTorch's MultiStepLR).
+
+    Parameters
+    ----------
+    milestones : array_like (P,)
+    factors : array_like (P + 1,)
+        Positive multipliers of the base learning rate.
+
+    Returns
+    -------
+    callable ``s(t) -> float`` (numba-compiled)
+
+    Raises
+    ------
+    ValueError
+        Non-increasing or non-positive milestones, wrong number or non-positive factors.
+
+    Examples
+    --------
+    >>> s = multistep_scheduler([1.0, 2.0], [1.0, 0.1, 0.01])
+    >>> s(0.5), s(1.5), s(5.0)
+    (1.0, 0.1, 0.01)
+
+    References
+    ----------
+    TMLR §3 (multi-step scheduler ``s_t = γ_p`` on ``(T_p, T_{p+1}]``).
+    """
+    T = as_finite_array(milestones, "milestones", ndim=(1,))
+    fac = as_finite_array(factors, "factors", ndim=(1,))
+    if np.any(T <= 0) or np.any(np.diff(T) <= 0):
+        raise ValueError(f"milestones must be positive and increasing, got {T.tolist()}")
+    if fac.shape[0] != T.shape[0] + 1:
+        raise ValueError(f"factors must have len(milestones) + 1 = {T.shape[0] + 1} entries, "
+                         f"got {fac.shape[0]}")
+    if np.any(fac <= 0):
+        raise ValueError(f"factors must be > 0, got {fac.tolist()}")
+    import numba
+
+    @numba.njit
+    def s(t):
+        p = 0
+        while p < T.shape[0] and t > T[p]:
+            p += 1
+        return fac[p]
+    s.kind, s.params = "multistep", {"milestones": T, "factors": fac}
+    return s
+
+
+def _maybe_compiled(fun: Callable, d: int) -> Callable:
+    """``fun`` compiled with numba when it compiles on a ``(2, d)`` probe, else ``fun`` itself."""
+    if hasattr(fun, "py_func"):
+        return fun
+    import numba
+    try:
+        jf = numba.njit(fun)
+        jf(np.zeros((2, d)))
+        return jf
+    except Exception:  # noqa: BLE001 - any numba failure means: keep the Python function
+        return fun
+
+
+def levy_sgd_sde(grad_U: Callable, d: int, alpha, sigma, lr: float, *,
+                 scheduler: Callable[[float], float] | None = None,
+                 time: str = "sgd") -> SDE:
+    """The Lévy SDE of SGD with per-coordinate SαS noise and a learning-rate scheduler.
+
+    SGD with learning rate ``η s_k`` and SαS gradient noise of scale ``σ_l`` on coordinate l,
+    ``x_{k+1} = x_k - η s_k (∇U(x_k) - σ ⊙ Z_k)`` (Z symmetric, so the sign is a convention),
+    is *exactly* the Euler–Maruyama chain of
+
+    - ``time="sgd"`` (plain time ``t = kη``, step ``dt = η``):
+      ``dX = -s_t ∇U(X) dt + s_t ε ⊙ dL_t``;
+    - ``time="lr-weighted"`` (TMLR eq. 3, time ``τ = η Σ s_k``, step ``dτ = η s_k``):
+      ``dX = -∇U(X) dτ + s_τ^{(α-1)/α} ε ⊙ dL_τ``,
+
+    with ``ε_l = η^{(α_l - 1)/α_l} σ_l`` (THEORY.md convention 0.6). At α = 2 and
+    ``σ = s/√2`` this is the usual Gaussian SGD SDE with ``Σ = s² I``. In the lr-weighted form
+    the scheduler is a function of τ.
+
+    Parameters
+    ----------
+    grad_U : callable ``grad_U(x) -> (n, d)``
+        Gradient of the loss on states ``(n, d)``. It is compiled with numba when it compiles
+        (numpy operations on 2-d float arrays, see :class:`sdesim.SDE`); otherwise the numba
+        backend warns and runs numpy.
+    d : int
+    alpha : float or array_like (d,)
+        Tail index per coordinate, in (0, 2].
+    sigma : float or array_like (d,)
+        SαS scale of the per-coordinate gradient noise (``levy_stable(alpha, 0, scale=σ)``).
+    lr : float
+        Base learning rate η.
+    scheduler : callable ``s(t) -> float``, optional
+        :func:`power_law_scheduler`, :func:`multistep_scheduler` or a numba-compiled function;
+        default constant 1.
+    time : {"sgd", "lr-weighted"}
+
+    Returns
+    -------
+    SDE
+        Additive noise with driver ``Stable(alpha)``; ``sde.eps`` holds ε (shape ``(d,)``).
+
+    Raises
+    ------
+    ValueError
+        α outside (0, 2], non-positive ``sigma``/``lr``, unknown ``time``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> sde = levy_sgd_sde(lambda x: x, 2, alpha=[1.5, 1.8], sigma=1.0, lr=0.01,
+    ...                    scheduler=multistep_scheduler([1.0], [1.0, 0.1]))
+    >>> sde.driver
+    Stable(alpha=[1.5, 1.8], scale=[1.0])
+
+    References
+    ----------
+    TMLR eq. (3); THEORY.md §0.6 (the SGD ↔ Lévy-SDE map and its two time scales).
+    """
+    if not callable(grad_U):
+        raise TypeError(f"grad_U must be callable grad_U(x) -> (n, d), got {type(grad_U).__name__}")
+    d = positive_int(d, "d")
+    a = alpha_array(alpha, d)
+    sig = np.broadcast_to(as_finite_array(sigma, "sigma", ndim=(0, 1)), (d,)).astype(float)
+    if np.any(sig <= 0):
+        raise ValueError(f"sigma must be > 0, got {sig.tolist()}")
+    eta = positive_float(lr, "lr")
+    if time not in ("sgd", "lr-weighted"):
+        raise ValueError(f"time must be 'sgd' or 'lr-weighted', got {time!r}")
+    eps = eta ** ((a - 1.0) / a) * sig
+    gU = _maybe_compiled(grad_U, d)
+    sched = scheduler if scheduler is not None else power_law_scheduler(1.0)
+    if time == "sgd":
+        def f(t, x):
+            return -sched(t) * gU(x)
+
+        def g(t):
+            return sched(t) * eps
+    else:
+        expo = (a - 1.0) / a
+
+        def f(t, x):
+            return -gU(x)
+
+        def g(t):
+            return sched(t) ** expo * eps
+    sde = SDE(f, g, d=d, noise="additive", driver=Stable(a), name="Lévy SGD SDE")
+    sde.eps, sde.lr, sde.scheduler, sde.time = eps, eta, sched, time
+    return sde
