@@ -45,8 +45,12 @@ class Driver(ABC):
         """Smallest stability index over the noise coordinates (2.0 for Brownian motion)."""
 
     @abstractmethod
-    def increments(self, rng: np.random.Generator, h: float, shape: tuple[int, int]) -> np.ndarray:
-        """Draw increments over a step ``h``; returns an array of ``shape`` ``(n_paths, m)``."""
+    def increments(self, rng: np.random.Generator, h: float, shape: tuple[int, int],
+                   out: np.ndarray | None = None) -> np.ndarray:
+        """Draw increments over a step ``h``; returns an array of ``shape`` ``(n_paths, m)``.
+
+        ``out`` (float64, C-contiguous, of ``shape``) is filled in place when given.
+        """
 
     @abstractmethod
     def kernel_params(self, m: int) -> tuple[np.ndarray, np.ndarray]:
@@ -70,8 +74,8 @@ class Brownian(Driver):
     def min_alpha(self) -> float:
         return 2.0
 
-    def increments(self, rng, h, shape):
-        out = rng.standard_normal(shape)
+    def increments(self, rng, h, shape, out=None):
+        out = rng.standard_normal(shape, out=out)
         out *= math.sqrt(h)
         return out
 
@@ -178,12 +182,15 @@ class Stable(Driver):
             raise ValueError(f"scale must be a scalar or have shape ({m},), got {self.scale.shape}")
         return alpha, np.broadcast_to(self.scale, (m,)).astype(float).copy()
 
-    def increments(self, rng, h, shape):
+    def increments(self, rng, h, shape, out=None):
         positive_float(h, "h")
         alpha, scale = self.kernel_params(shape[1])
         z = standard_stable(rng, alpha, shape)
         z *= scale * h ** (1.0 / alpha)
-        return z
+        if out is None:
+            return z
+        out[...] = z
+        return out
 
     def __repr__(self) -> str:
         a = self.alpha.tolist()

@@ -194,8 +194,9 @@ class LinearSDE(SDE):
     def __init__(self, form: str, A, a, B, b, *, driver=None, name=None):
         self.form = form
         self.A, self.a, self.B, self.b = (np.ascontiguousarray(v, dtype=float) for v in (A, a, B, b))
+        self.nonzero = {k: bool(np.any(v)) for k, v in zip("AaBb", (self.A, self.a, self.B, self.b))}
         if form == "diag":
-            if not np.any(self.B):
+            if not self.nonzero["B"]:
                 super().__init__(self._f_diag, self.b, d=self.A.shape[0], noise="additive",
                                  driver=driver, name=name)
             else:
@@ -203,7 +204,7 @@ class LinearSDE(SDE):
                                  driver=driver, name=name)
         else:
             d, m = self.A.shape[0], self.B.shape[0]
-            if not np.any(self.B):
+            if not self.nonzero["B"]:
                 super().__init__(self._f_dense, self.b.T.copy(), d=d, m=m, noise="additive",
                                  driver=driver, name=name)
             else:

@@ -76,16 +76,23 @@ class LevelEstimate:
 
 
 # ----------------------------------------------------------------------------- helpers
-def default_chunk_size(backend: str, d: int, n_levels: int = 1) -> int:
-    """Paths per chunk: large for numpy (amortise per-call overhead), cache-sized for numba.
+def default_chunk_size(backend: str, d: int, n_paths: int, n_levels: int = 1) -> int:
+    """Paths per chunk: one large chunk for numpy, about 16 cache-sized chunks for numba.
 
-    A deterministic function of the backend and the problem size only (never of the thread
-    count), so results stay reproducible.
+    numpy amortises its per-call overhead over as many paths as memory allows; numba splits
+    the paths into about 16 chunks (so threads share the work evenly) of at least ~2^10 state
+    entries (below that the kernel's per-step overhead dominates) and at most ~2^14 (so a
+    chunk's states and noise stay in cache). A deterministic function of the
+    backend and the problem size only — never of the thread count — so results are
+    reproducible.
     """
     if backend == "numpy":
         return max(1, 2**20 // (d * n_levels))
-    per = max(16, min(4096, 2**12 // (d * n_levels)))
-    return 1 << (per.bit_length() - 1)
+    per_path = d * n_levels
+    cap = max(16, 2**14 // per_path)
+    cap = 1 << (cap.bit_length() - 1)
+    floor = -(-2**10 // per_path)
+    return max(1, min(cap, max(floor, -(-n_paths // 16))))
 
 
 def _root_seed(rng) -> np.random.SeedSequence:
@@ -142,7 +149,7 @@ def _chunks(sde: SDE, x0: np.ndarray, h: float, n_fine: int, ratios, save_steps,
         if kernel is None:
             module, backend = get_backend("numpy"), "numpy"
     size = positive_int(chunk_size, "chunk_size") if chunk_size is not None else \
-        default_chunk_size(backend, d, len(ratios))
+        default_chunk_size(backend, d, n_paths, len(ratios))
     starts = range(0, n_paths, size)
     ratios = tuple(int(r) for r in ratios)
     save_steps = np.asarray(save_steps, dtype=np.int64)
@@ -157,7 +164,7 @@ def _chunks(sde: SDE, x0: np.ndarray, h: float, n_fine: int, ratios, save_steps,
     from tqdm.auto import tqdm
     bar = tqdm(total=n_paths, disable=quiet, delay=2.0, unit="path", desc=desc, leave=False)
     try:
-        if not module.parallel:
+        if not module.parallel or len(starts) == 1:
             for c in range(len(starts)):
                 res = work(c)
                 bar.update(res.shape[2])

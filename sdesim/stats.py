@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from statistics import NormalDist
+
 import numpy as np
-from scipy import stats as _sps
 
 __all__ = ["Estimate", "MomentAccumulator", "normal_quantile"]
 
@@ -13,7 +14,7 @@ def normal_quantile(level: float) -> float:
     """Two-sided normal quantile ``z`` with ``P(|N(0,1)| <= z) = level``."""
     if not 0 < level < 1:
         raise ValueError(f"level must lie in (0, 1), got {level}")
-    return float(_sps.norm.ppf(0.5 + level / 2))
+    return NormalDist().inv_cdf(0.5 + level / 2)
 
 
 @dataclass(frozen=True)

@@ -69,17 +69,22 @@ def _fill(code, rng, buf, h, alpha, scale):
 
 
 @numba.njit(nogil=True, cache=True)
-def _increment(acc, buf, r, k):
-    """Add the fine increments to a level's accumulator; True when the level steps now."""
-    if r == 1:
-        acc[:, :] = buf
-        return True
-    acc += buf
-    return (k + 1) % r == 0
+def _add(acc, buf):
+    for i in range(acc.shape[0]):
+        for j in range(acc.shape[1]):
+            acc[i, j] += buf[i, j]
+
+
+@numba.njit(nogil=True, cache=True)
+def _zero(acc):
+    for i in range(acc.shape[0]):
+        for j in range(acc.shape[1]):
+            acc[i, j] = 0.0
 
 
 @numba.njit(nogil=True, cache=True)
 def _count_bad(x):
+    """Number of rows (paths) of ``x`` with a non-finite entry."""
     bad = 0
     for i in range(x.shape[0]):
         for j in range(x.shape[1]):
@@ -90,81 +95,107 @@ def _count_bad(x):
 
 
 @numba.njit(nogil=True, cache=True)
-def _save_all(xs, out, s):
+def _start(x0, L, m, out, save_steps):
+    """Per-level states, accumulators and noise buffer; saves step 0 if asked. Returns s."""
+    n, d = x0.shape
+    xs = np.empty((L, n, d))
+    for lev in range(L):
+        for i in range(n):
+            for p in range(d):
+                xs[lev, i, p] = x0[i, p]
+    acc = np.zeros((L, n, m))
+    buf = np.empty((n, m))
+    s = 0
+    if save_steps.shape[0] > 0 and save_steps[0] == 0:
+        _save(xs, out, 0)
+        s = 1
+    return xs, acc, buf, s
+
+
+@numba.njit(nogil=True, cache=True)
+def _save(xs, out, s):
     for lev in range(xs.shape[0]):
-        out[lev, s] = xs[lev]
+        for i in range(xs.shape[1]):
+            for p in range(xs.shape[2]):
+                out[lev, s, i, p] = xs[lev, i, p]
 
 
 # ----------------------------------------------------------------------------- linear steps
 @numba.njit(nogil=True, cache=True)
-def _linear_step(x, inc, hl, A, a, B, b, dense, tmp):
-    """In-place EM step of ``dX = (A X + a) dt + Σ_j (B_j X + b_j) dL_j``; returns # bad paths.
+def _linear_diag_step(x, inc, hl, A, a, B, b, c, ha):
+    """In place ``x <- x (1 + hl A) + hl a + (B x + b) inc`` (elementwise); True if all finite.
 
-    Diagonal form (``dense`` False): ``A`` is ``(1, d)``, ``B`` ``(1, 1, d)``, ``b`` ``(1, d)``.
+    The same IEEE operations, in the same order, as ``EulerMaruyama.step_linear_diag``;
+    ``c`` and ``ha`` are work arrays of length d.
     """
     n, d = x.shape
-    m = inc.shape[1]
-    bad = 0
+    for p in range(d):
+        c[p] = 1.0 + hl * A[0, p]
+        ha[p] = hl * a[p]
+    ok = True
     for i in range(n):
-        row_bad = False
-        if not dense:
-            for p in range(d):
-                xv = x[i, p]
-                v = xv + hl * (A[0, p] * xv + a[p]) + (B[0, 0, p] * xv + b[0, p]) * inc[i, p]
-                x[i, p] = v
-                if not np.isfinite(v):
-                    row_bad = True
-        else:
-            for p in range(d):
-                drift = 0.0
+        for p in range(d):
+            xv = x[i, p]
+            v = xv * c[p] + ha[p] + (B[0, 0, p] * xv + b[0, p]) * inc[i, p]
+            x[i, p] = v
+            ok &= np.isfinite(v)
+    return ok
+
+
+@numba.njit(nogil=True, cache=True)
+def _linear_dense_step(x, inc, hl, A, a, B, b, tmp):
+    """In place ``x <- x + hl (A x + a) + Σ_j (B_j x + b_j) inc_j`` per path; True if all finite."""
+    n, d = x.shape
+    m = inc.shape[1]
+    ok = True
+    for i in range(n):
+        for p in range(d):
+            drift = 0.0
+            for q in range(d):
+                drift += A[p, q] * x[i, q]
+            noise = 0.0
+            for j in range(m):
+                gj = b[j, p]
                 for q in range(d):
-                    drift += A[p, q] * x[i, q]
-                noise = 0.0
-                for j in range(m):
-                    gj = b[j, p]
-                    for q in range(d):
-                        gj += B[j, p, q] * x[i, q]
-                    noise += gj * inc[i, j]
-                tmp[p] = x[i, p] + hl * (drift + a[p]) + noise
-            for p in range(d):
-                x[i, p] = tmp[p]
-                if not np.isfinite(tmp[p]):
-                    row_bad = True
-        if row_bad:
-            bad += 1
-    return bad
+                    gj += B[j, p, q] * x[i, q]
+                noise += gj * inc[i, j]
+            tmp[p] = x[i, p] + hl * (drift + a[p]) + noise
+        for p in range(d):
+            x[i, p] = tmp[p]
+            ok &= np.isfinite(tmp[p])
+    return ok
 
 
 @numba.njit(nogil=True, cache=True)
 def _linear_kernel(x0, h, n_fine, ratios, save_steps, rng, code, alpha, scale,
                    A, a, B, b, dense, out, status):
-    n, d = x0.shape
     L = ratios.shape[0]
-    m = alpha.shape[0]
-    xs = np.empty((L, n, d))
-    for lev in range(L):
-        xs[lev] = x0
-    acc = np.zeros((L, n, m))
-    buf = np.empty((n, m))
-    tmp = np.empty(d)
-    s = 0
-    if save_steps.shape[0] > 0 and save_steps[0] == 0:
-        _save_all(xs, out, 0)
-        s = 1
+    xs, acc, buf, s = _start(x0, L, alpha.shape[0], out, save_steps)
+    tmp = np.empty(x0.shape[1])
+    tmp2 = np.empty(x0.shape[1])
     for k in range(n_fine):
         _fill(code, rng, buf, h, alpha, scale)
         for lev in range(L):
             r = ratios[lev]
-            if not _increment(acc[lev], buf, r, k):
-                continue
-            bad = _linear_step(xs[lev], acc[lev], r * h, A, a, B, b, dense, tmp)
-            acc[lev][:, :] = 0.0
-            if bad > 0 and status[0] < 0:
-                status[0], status[1], status[2] = (k + 1) // r, bad, lev
+            if r == 1:
+                inc = buf
+            else:
+                _add(acc[lev], buf)
+                if (k + 1) % r != 0:
+                    continue
+                inc = acc[lev]
+            if dense:
+                ok = _linear_dense_step(xs[lev], inc, r * h, A, a, B, b, tmp)
+            else:
+                ok = _linear_diag_step(xs[lev], inc, r * h, A, a, B, b, tmp, tmp2)
+            if r != 1:
+                _zero(acc[lev])
+            if not ok and status[0] < 0:
+                status[0], status[1], status[2] = (k + 1) // r, _count_bad(xs[lev]), lev
                 if status[3] == 0:
                     return
         if s < save_steps.shape[0] and save_steps[s] == k + 1:
-            _save_all(xs, out, s)
+            _save(xs, out, s)
             s += 1
 
 
@@ -235,36 +266,32 @@ def _generic_kernel(sde):
 
     @numba.njit(nogil=True)
     def kernel(x0, h, n_fine, ratios, save_steps, rng, code, alpha, scale, out, status):
-        n, d = x0.shape
         L = ratios.shape[0]
-        m = alpha.shape[0]
-        xs = np.empty((L, n, d))
-        for lev in range(L):
-            xs[lev] = x0
-        acc = np.zeros((L, n, m))
-        buf = np.empty((n, m))
-        s = 0
-        if save_steps.shape[0] > 0 and save_steps[0] == 0:
-            _save_all(xs, out, 0)
-            s = 1
+        xs, acc, buf, s = _start(x0, L, alpha.shape[0], out, save_steps)
         for k in range(n_fine):
             _fill(code, rng, buf, h, alpha, scale)
             for lev in range(L):
                 r = ratios[lev]
-                if not _increment(acc[lev], buf, r, k):
-                    continue
+                if r == 1:
+                    inc = buf
+                else:
+                    _add(acc[lev], buf)
+                    if (k + 1) % r != 0:
+                        continue
+                    inc = acc[lev]
                 hl = r * h
+                t = ((k + 1) // r - 1) * hl
                 x = xs[lev]
-                fx = fj(((k + 1) // r - 1) * hl, x)
-                update(((k + 1) // r - 1) * hl, x, acc[lev], fx, hl)
-                acc[lev][:, :] = 0.0
+                update(t, x, inc, fj(t, x), hl)
+                if r != 1:
+                    _zero(acc[lev])
                 bad = _count_bad(x)
                 if bad > 0 and status[0] < 0:
                     status[0], status[1], status[2] = (k + 1) // r, bad, lev
                     if status[3] == 0:
                         return
             if s < save_steps.shape[0] and save_steps[s] == k + 1:
-                _save_all(xs, out, s)
+                _save(xs, out, s)
                 s += 1
 
     _GENERIC_CACHE[key] = kernel
