@@ -19,10 +19,23 @@ from .stats import Estimate, MomentAccumulator
 
 __version__ = "0.1.0"
 
+# Loaded on first use: the order fit needs scipy.stats (about half a second to import).
+_LAZY = {"weak_order": "weak", "WeakOrderResult": "weak", "fit_order": "order_fit",
+         "OrderFit": "order_fit"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'sdesim' has no attribute {name!r}")
+
+
 __all__ = [
     "SDE", "LinearSDE", "ou", "gbm", "linear",
     "Driver", "Brownian", "Stable",
     "EulerMaruyama",
     "simulate", "expectation", "expectation_levels", "Paths", "LevelEstimate",
     "Estimate", "MomentAccumulator", "SimulationDiverged",
+    "weak_order", "WeakOrderResult", "fit_order", "OrderFit",
 ]

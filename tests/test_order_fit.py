@@ -1,0 +1,185 @@
+"""Tests of sdesim.order_fit: exact EM-chain errors, CI coverage, and input checks."""
+import math
+
+import numpy as np
+import pytest
+
+from sdesim.order_fit import OrderFit, fit_order
+
+# GBM dX = mu X dt + sigma X dW, g = x^2, EM with N = T/h steps (THEORY.md §C.2):
+#   E X_N^2 = x0^2 ((1 + mu h)^2 + sigma^2 h)^N,  exact x0^2 exp((2 mu + sigma^2) T).
+# These parameters give a plain log-log slope of 0.854 over dt = T/4 ... T/128 for a correct EM.
+MU, SIGMA, T, X0 = 1.5, 0.5, 1.0, 1.0
+
+
+def gbm_em_errors(hs):
+    hs = np.asarray(hs, dtype=float)
+    n = np.rint(T / hs)
+    em = X0 ** 2 * ((1 + MU * hs) ** 2 + SIGMA ** 2 * hs) ** n
+    return em - X0 ** 2 * math.exp((2 * MU + SIGMA ** 2) * T)
+
+
+HS = T / 2.0 ** np.arange(2, 8)  # T/4 ... T/128
+
+
+# ------------------------------------------------------------------------ (a) exact errors
+
+def test_plain_loglog_slope_of_correct_em_is_biased():
+    y = gbm_em_errors(HS)
+    slope = np.polyfit(np.log(HS), np.log(np.abs(y)), 1)[0]
+    assert abs(slope - 0.854) < 0.002          # deterministic: the number quoted in the docs
+    power = fit_order(HS, y, model="power")
+    assert power.order < 0.9                    # a plain power law is well below 1 ...
+    assert power.status == "poor fit"           # ... and the fit says it does not fit
+    assert "does not pass" in power.reason
+
+
+def test_auto_recovers_order_one_from_exact_em_chain_moments():
+    fit = fit_order(HS, gbm_em_errors(HS))
+    assert isinstance(fit, OrderFit)
+    assert abs(fit.order - 1) < 0.02
+    assert fit.status == "ok" and fit.exact
+    assert fit.order_ci == (fit.order, fit.order)       # exact data: zero-width CI ...
+    assert 0 < fit.truncation_allowance < 0.02          # ... and a reported allowance
+    assert abs(fit.order - 1) <= fit.truncation_allowance
+    # it says which model and what it dropped
+    assert fit.model in ("power+next", "power+next2")
+    assert fit.hs_dropped == (0.25,)
+    assert "dropped h = 0.25" in fit.reason and "not explained" in fit.reason
+    assert "dropped h = 0.25" in repr(fit)
+    assert "power" in fit.model and fit.model_text() in repr(fit)
+
+
+def test_exact_differences_also_recover_order_one():
+    hs = T / 2.0 ** np.arange(2, 9)
+    e = gbm_em_errors(hs)
+    fit = fit_order(hs, e[:-1] - e[1:], kind="differences")
+    assert abs(fit.order - 1) < 0.02 and fit.status == "ok"
+
+
+def test_non_dyadic_steps():
+    hs = np.array([0.3, 0.2, 0.12, 0.08, 0.05, 0.03, 0.02])
+    y = 2.0 * hs ** 1.5 * (1 - 0.7 * hs)
+    for kind, data in (("errors", y), ("differences", y[:-1] - y[1:])):
+        fit = fit_order(hs, data, kind=kind)
+        assert abs(fit.order - 1.5) < 1e-6, kind
+
+
+def test_errors_are_sorted_with_their_covariance():
+    hs = T / 2.0 ** np.arange(1, 8)
+    y = 0.7 * hs * (1 + 0.3 * hs)
+    cov = np.diag((0.01 * y) ** 2)
+    perm = np.array([3, 0, 6, 1, 5, 2, 4])
+    a = fit_order(hs, y, cov)
+    b = fit_order(hs[perm], y[perm], cov[np.ix_(perm, perm)])
+    assert a.order == pytest.approx(b.order, abs=1e-9)
+    assert np.all(np.diff(b.hs) < 0)
+
+
+# ------------------------------------------------------------------------ (b) CI coverage
+
+def _coverage(kind, model, gamma, n_rep, seed):
+    """Fraction of seeded replications whose CI contains the true p = 1."""
+    rng = np.random.default_rng(seed)
+    hs = T / 2.0 ** np.arange(1, 8)                       # 7 steps, T/2 ... T/128
+    e = 0.8 * hs * (1 - 0.6 * hs)                          # exactly C h^p (1 + D h), p = 1
+    if kind == "errors":
+        mean = e
+        # strongly correlated noise (like coupled estimates): common part + O(h) part
+        cov = 2e-6 * np.ones((7, 7)) + np.diag(4e-5 * hs)
+    else:
+        mean = e[:-1] - e[1:]
+        cov = np.diag(3e-5 * hs[:-1]) + 1e-5 * np.sqrt(np.outer(hs[:-1], hs[:-1])) * 0.5
+    chol = np.linalg.cholesky(cov)
+    hits = 0
+    for _ in range(n_rep):
+        y = mean + chol @ rng.standard_normal(mean.size)
+        fit = fit_order(hs, y, cov, kind=kind, model=model, gamma=gamma)
+        lo, hi = fit.order_ci
+        hits += lo <= 1.0 <= hi
+    return hits / n_rep
+
+
+@pytest.mark.parametrize("kind", ["errors", "differences"])
+def test_gls_ci_is_calibrated(kind):
+    # the right model, no allowance: the linearised GLS interval must have 95% coverage
+    n = 400
+    cov = _coverage(kind, "power+next", 0.0, n, seed=11)
+    se = math.sqrt(0.95 * 0.05 / n)
+    assert abs(cov - 0.95) <= 4 * se, cov
+
+
+@pytest.mark.parametrize("kind", ["errors", "differences"])
+def test_auto_ci_covers(kind):
+    # auto adds a truncation allowance, so it may over-cover but must not under-cover
+    n = 200
+    cov = _coverage(kind, "auto", 2.0, n, seed=12)
+    se = math.sqrt(0.95 * 0.05 / n)
+    assert cov >= 0.95 - 4 * se, cov
+
+
+def test_unresolved_signal_is_flagged():
+    hs = T / 2.0 ** np.arange(3, 9)
+    rng = np.random.default_rng(3)
+    e = 1e-3 * hs
+    cov = np.diag(np.full(hs.size, 1e-4 ** 2))            # noise 100x the finest error
+    fit = fit_order(hs, e + 1e-4 * rng.standard_normal(hs.size), cov)
+    assert fit.status == "not resolved"
+    assert "NOT RESOLVED" in repr(fit)
+    assert not fit.reliable
+
+
+def test_fit_that_fails_everywhere_is_flagged_unreliable():
+    hs = T / 2.0 ** np.arange(1, 7)
+    y = np.array([1.0, -1.0, 1.0, -1.0, 1.0, -1.0]) * 1e-2  # no power law at all
+    fit = fit_order(hs, y, np.diag(np.full(6, 1e-8)))
+    assert fit.status in ("poor fit", "not resolved")
+    assert not fit.reliable
+
+
+def test_summary_and_candidates():
+    hs = T / 2.0 ** np.arange(1, 8)
+    y = 0.7 * hs * (1 + 0.3 * hs)
+    fit = fit_order(hs, y, np.diag((0.01 * y) ** 2))
+    text = fit.summary(candidates=True)
+    assert "half-width" in text and "candidates" in text
+    assert len(fit.candidates) > 2
+    assert fit.predict().shape == y.shape
+    assert fit.ci_halfwidth > 0
+
+
+# ------------------------------------------------------------------------ (c) bad input
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(hs=[0.1, 0.05, 0.025], y=[1.0, 0.5]), "y must have shape"),
+    (dict(hs=[0.1, -0.05, 0.025], y=[1.0, 0.5, 0.25]), "hs must be finite and > 0"),
+    (dict(hs=[0.1, 0.1, 0.025], y=[1.0, 0.5, 0.25]), "hs must be distinct"),
+    (dict(hs=[[0.1, 0.05, 0.025]], y=[1.0, 0.5, 0.25]), "hs must be a 1-d"),
+    (dict(hs=[0.1, 0.05, 0.025], y=[1.0, np.nan, 0.25]), "y must be finite"),
+    (dict(hs=[0.1, 0.05], y=[1.0, 0.5]), "not enough points"),
+    (dict(hs=[0.1, 0.05, 0.025], y=[1.0, 0.0, 0.25]), "y must be non-zero"),
+    (dict(hs=[0.025, 0.05, 0.1, 0.2], y=[1.0, 0.5, 0.25], kind="differences"),
+     "strictly decreasing"),
+    (dict(hs=[0.2, 0.1, 0.05, 0.025], y=[1.0, 0.5, 0.25, 0.1], kind="spam"), "kind must be"),
+    (dict(hs=[0.2, 0.1, 0.05, 0.025], y=[1.0, 0.5, 0.25, 0.1], model="cubic"), "model must be"),
+    (dict(hs=[0.2, 0.1, 0.05, 0.025], y=[1.0, 0.5, 0.25, 0.1], level=1.5), "level"),
+    (dict(hs=[0.2, 0.1, 0.05, 0.025], y=[1.0, 0.5, 0.25, 0.1], min_points=2), "min_points"),
+    (dict(hs=[0.2, 0.1, 0.05, 0.025], y=[1.0, 0.5, 0.25, 0.1], gamma=-1.0), "gamma"),
+    (dict(hs=[0.2, 0.1, 0.05, 0.025], y=[1.0, 0.5, 0.25, 0.1], cov=np.eye(3)),
+     "cov must have shape"),
+    (dict(hs=[0.2, 0.1, 0.05, 0.025], y=[1.0, 0.5, 0.25, 0.1],
+          cov=np.diag([1.0, 1.0, 1.0, -1.0])), "positive semi-definite"),
+    (dict(hs=[0.2, 0.1, 0.05, 0.025], y=[1.0, 0.5, 0.25, 0.1],
+          cov=np.triu(np.ones((4, 4)))), "symmetric"),
+    (dict(hs=[0.2, 0.1, 0.05, 0.025], y=[1.0, 0.5, 0.25, 0.1], cov=np.ones((4, 4))), "singular"),
+    (dict(hs=[0.2, 0.1, 0.05, 0.025], y=[1.0, 0.5, 0.25, 0.1], cov=np.zeros((4, 4))),
+     "cov=None"),
+])
+def test_bad_input(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        fit_order(**kwargs)
+
+
+def test_non_numeric_input():
+    with pytest.raises(TypeError):
+        fit_order(["a", "b", "c"], [1.0, 2.0, 3.0])
