@@ -403,11 +403,14 @@ def _kernel(sde: SDE):
     fill, sweep = nb._fill, _sweep
     if isinstance(sde, LinearSDE):
         A, a, B, b, dense = nb._linear_args(sde)
-        lstep = nb._linear_step
+        diag_step, dense_step = nb._linear_diag_step, nb._linear_dense_step
 
         @numba.njit(nogil=True)
         def step(t, x, inc, hl, tmp):
-            lstep(x, inc, hl, A, a, B, b, dense, tmp)
+            if dense:
+                dense_step(x, inc, hl, A, a, B, b, tmp[0])
+            else:
+                diag_step(x, inc, hl, A, a, B, b, tmp[0], tmp[1])
     else:
         fj = numba.njit(sde.f)
         update = nb._noise_updater(sde)
@@ -424,7 +427,7 @@ def _kernel(sde: SDE):
         x = x0.copy()
         idx = np.arange(n)
         buf = np.empty((n, alpha.shape[0]))
-        tmp = np.empty(d)
+        tmp = np.empty((2, d))  # work rows for the linear steps
         n_alive = sweep(x, idx, n, 0, dom, lo, hi, center, r2, steps, pos, axis, side)
         for k in range(n_max):
             if n_alive == 0:
