@@ -123,3 +123,93 @@ def test_scale_invariant_equilibrium_identity_lma_eq_11():
                              T=150.0, burn_in=100.0, every=2.5, n_paths=1000, rng=5)
     assert abs(eq.identity_gap.zscore(0.0)) <= K, eq.identity_gap
     assert eq.nsr.mean > 0
+
+
+# ------------------------------------------------------------- LSI bounds (Theorems 5.5, 5.6)
+def _eq(R, G, N, lr, B, wd):
+    from sdesim.sgd import Equilibrium
+    from sdesim.stats import Estimate
+    e = lambda v: Estimate(v, 0.01 * v, 100)  # noqa: E731
+    return Equilibrium(e(R), e(G), e(N), Estimate(N / G, 0.01 * N / G, 100), e(0.0), lr, B, wd,
+                       "sgd")
+
+
+@pytest.mark.parametrize("nu,lr,wd", [(20.0, 0.05, 0.1), (0.5, 0.2, 0.5), (3.0, 0.01, 1e-6)])
+def test_sharp_critical_kappa_solves_its_equation_and_sharpens_thm_5_6(nu, lr, wd):
+    from sdesim.sgd import lsi_bounds
+    base = _eq(1.0, 1.0, nu, lr, 2, wd)
+    ks = critical_kappa(base, bound="sharp").mean
+    kl = critical_kappa(base).mean
+    assert kl == pytest.approx(2 * (1 + nu))
+    assert ks <= kl
+    assert lsi_bounds(base, ks)["sharp"] == pytest.approx(2.0, rel=1e-12)  # C*² bound = C² there
+    assert lsi_bounds(base, kl)["thm5.6"] == pytest.approx(2.0, rel=1e-12)
+    if wd < 1e-3:  # ρ ≈ 1: κ* = C²(1 + ν) - ν
+        assert ks == pytest.approx(2 * (1 + nu) - nu, rel=1e-4)
+    # the delta-method stderr is the slope times se(ν)
+    eps = 1e-6
+    slope = (critical_kappa(_eq(1.0, 1.0, nu * (1 + eps), lr, 2, wd), bound="sharp").mean - ks) / (nu * eps)
+    assert critical_kappa(base, bound="sharp").stderr == pytest.approx(abs(slope) * 0.01 * nu, rel=1e-4)
+
+
+def test_lsi_bounds_hold_on_a_scale_invariant_pair():
+    """Measured C*² of (B, η) vs (κB, κη) is at least every bound of LMA §5 (within K se)."""
+    from sdesim.sgd import lsi_bounds, lsi_constant, lsi_fails
+    rng = np.random.default_rng(6)
+    A = rng.standard_normal((32, 4))
+    orc = ScaleInvariantRegression(A, A @ rng.standard_normal(4) / 2 + 0.5 * rng.standard_normal(32))
+    x0 = rng.standard_normal(4)
+    kw = dict(weight_decay=0.1, T=40.0, burn_in=20.0, every=0.8, n_paths=400)
+    base = measure_equilibrium(orc, x0, 0.05, batch_size=1, rng=7, **kw)
+    for kappa, seed in [(4, 8), (32, 9)]:
+        big = measure_equilibrium(orc, x0, 0.05 * kappa, batch_size=kappa, rng=seed, **kw)
+        c2 = lsi_constant(base, big, kappa)
+        bounds = lsi_bounds(base, kappa, big)
+        assert bounds["sharp"] >= bounds["thm5.6"]
+        for name, b in bounds.items():
+            assert (c2.mean - b) / c2.stderr >= -K, (kappa, name, c2, b)
+        assert lsi_fails(big, kappa) == (kappa == 32)  # Theorem 5.5 certifies κ = 32 here ...
+        if lsi_fails(big, kappa):
+            assert c2.mean > 2                         # ... and LSI did fail there
+
+
+def test_lsi_helpers_bad_input():
+    from sdesim.sgd import lsi_bounds, lsi_constant
+    base, big = _eq(1.0, 1.0, 4.0, 0.1, 1, 0.1), _eq(1.2, 1.0, 1.0, 0.4, 4, 0.1)
+    with pytest.raises(ValueError, match="scaled.lr"):
+        lsi_constant(base, big, 2)
+    with pytest.raises(ValueError, match="scaled.batch_size"):
+        lsi_constant(base, _eq(1.2, 1.0, 1.0, 0.4, 3, 0.1), 4)
+    with pytest.raises(ValueError, match="kappa"):
+        lsi_bounds(base, 0.0)
+    with pytest.raises(ValueError, match="weight_decay"):
+        lsi_bounds(base, 200)  # κηλ = 2: no equilibrium
+    with pytest.raises(ValueError, match="bound"):
+        critical_kappa(base, bound="thm5.7")
+    assert lsi_constant(base, big, 4).mean == pytest.approx(1.44)
+
+
+def test_modified_drift_uses_the_exact_hessian_of_the_scale_invariant_model():
+    from sdesim.sgd import Oracle
+    rng = np.random.default_rng(10)
+    orc = ScaleInvariantRegression(rng.standard_normal((12, 3)), rng.standard_normal(12))
+    x = rng.standard_normal((6, 3))
+    g = orc.grad(x) + 0.1 * x
+    fd = -(g + 0.5 * 0.2 * (Oracle.hessian_vector(orc, x, g) + 0.1 * g))
+    np.testing.assert_allclose(modified_drift(orc, 0.2, weight_decay=0.1)(x), fd, rtol=1e-7,
+                               atol=1e-9)
+
+
+# -------------------------------------------- the order fit of validation/exp_sgd_svag.py
+def test_svag_experiment_order_fit_covers_and_flags_degenerate_fits():
+    from validation.exp_sgd_svag import fit_power_next
+    h = 1 / np.array([4.0, 8, 16, 32, 64])
+    cov = np.diag(np.full(5, 1e-4**2)) + 5e-5**2  # independent errors + a shared reference
+    y = -0.2 * h * (1 + 0.5 * h + 0.3 * h**2)     # the omitted E h² term is in the data
+    f = fit_power_next(h, y, cov)
+    assert not f["degenerate"] and f["ci"][0] <= 1.0 <= f["ci"][1]
+    assert abs(f["order"] - 1) <= f["allowance"] + 1e-3  # bias covered by the allowance
+    # data outside the asymptotic range (the correction D h = 2 dominates at h_max) give a fit
+    # that is reported as degenerate, not as an order
+    g = fit_power_next(h, -0.2 * h * (1 + 8 * h), cov)
+    assert abs(g["D"]) * h.max() > 1 and g["degenerate"]

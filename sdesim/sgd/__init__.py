@@ -12,8 +12,8 @@ Modules: :mod:`.oracles` (and :mod:`.noise`), :mod:`.algorithms`, :mod:`.sde_app
 :mod:`.lsr`. Reference: Li, Malladi & Arora (2021), NeurIPS; THEORY.md §0, §A, §C.1–C.5.
 """
 from .algorithms import METHODS, expectation, gd, gradient_estimate, ngd, run, sgd, svag, svag_coefficients
-from .lsr import (Equilibrium, closeness, critical_kappa, gn_estimates, lsi_fails, lsi_ratio,
-                  measure_equilibrium, sde_failure)
+from .lsr import (Equilibrium, closeness, critical_kappa, gn_estimates, lsi_bounds, lsi_constant,
+                  lsi_fails, lsi_ratio, measure_equilibrium, sde_failure)
 from .noise import GradientNoise, moment_tensors, psd_sqrt
 from .oracles import (Ackley, DoubleWell, FunctionOracle, LinearRegression, NoisyQuadratic,
                       Oracle, ScaleInvariantRegression)
@@ -26,5 +26,5 @@ __all__ = [
     "gradient_estimate",
     "sgd_sde", "modified_equation", "modified_drift", "flow",
     "Equilibrium", "measure_equilibrium", "gn_estimates", "closeness", "sde_failure",
-    "lsi_ratio", "lsi_fails", "critical_kappa",
+    "lsi_ratio", "lsi_constant", "lsi_fails", "lsi_bounds", "critical_kappa",
 ]

@@ -7,8 +7,30 @@ For a run of SGD (or of the SDE) at equilibrium (LMA §5, Definition 5.1):
   after a burn-in (one sample per path, so standard errors are honest), with exact G and N from
   the oracle, or the unbiased minibatch estimators of THEORY.md §A.2 (:func:`gn_estimates`)
   when the oracle does not know Σ.
-- :func:`closeness` (Definition 5.1), :func:`sde_failure` (Theorem 5.2), :func:`lsi_ratio`
-  (Definition 5.4), :func:`lsi_fails` (Theorem 5.5) and :func:`critical_kappa` (Theorem 5.6).
+- :func:`closeness` (Definition 5.1), :func:`sde_failure` (Theorem 5.2), :func:`lsi_ratio` and
+  :func:`lsi_constant` (Definition 5.4), :func:`lsi_fails` (Theorem 5.5), :func:`lsi_bounds` and
+  :func:`critical_kappa` (Theorem 5.6, and its sharpened form below).
+
+What Theorems 5.5 and 5.6 can and cannot say
+--------------------------------------------
+Both follow from the equilibrium identity ``(2 - ηλ)λR = η(G + N)`` of each run (LMA eq. 11),
+which gives, for the pair (B, η), (κB, κη) (primes: the large-batch run),
+
+    κ(G' + N') = ρ (R'/R) (G + N),      ρ = (2 - κηλ)/(2 - ηλ) ≤ 1.
+
+If the pair is (C, κ)-LSI then ``R'/R ≤ C``, ``κG' ≥ G/C`` and ``κN' ≥ N/C``, so with
+``ν = N/G`` of the baseline: ``κ/C + ν/C ≤ ρC(1 + ν)``, i.e. the LSI constant obeys
+
+    C*² ≥ (κ + ν) / (ρ (1 + ν))        ["sharp": all three ratios of Def. 5.4, ρ kept]
+        ≥ κ / (1 + ν)                  [LMA Thm 5.6: drops κN' ≥ N/C and ρ]
+
+and, eliminating the baseline instead, ``C*² ≥ κ(1 + ν')/(1 + κν')`` (LMA Thm 5.5, ν' = N'/G').
+These are *necessary* conditions for LSI, i.e. sufficient conditions for its failure: each gives
+an upper bound on the κ up to which LSI can hold, never a lower one. The sharp bound is attained
+exactly when ``R'/R = G/G' = κN'/N``, i.e. when the law of the direction ``x/|x|`` does not change
+along the sweep (``validation/exp_sgd_lsr.py`` shows both a case where it is attained and one
+where the break comes much earlier). For ``ν ≫ 1`` LMA's κ* = C²(1 + ν) is about
+``C²/(C² - 1)`` (2 for C² = 2) times the sharp one.
 
 Conventions: N is always ``Tr Σ_B`` of the *minibatch* gradient at the run's own batch size (for
 an SDE run, the batch size it was built for). LMA's ``N̄ = Tr(ηΣ)`` of the SDE is therefore
@@ -29,7 +51,7 @@ from .algorithms import run
 from .oracles import Oracle
 
 __all__ = ["Equilibrium", "gn_estimates", "measure_equilibrium", "closeness", "sde_failure",
-           "lsi_ratio", "lsi_fails", "critical_kappa"]
+           "lsi_ratio", "lsi_constant", "lsi_fails", "lsi_bounds", "critical_kappa"]
 
 
 @dataclass(frozen=True)
@@ -98,12 +120,19 @@ def gn_estimates(grads: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return G, T - G
 
 
+_ROWS = 512  # states per oracle call: small matrix products stay single-threaded in BLAS, whose
+#              threads cost 5x in CPU time on a loaded 2-core machine (measured: 25 s vs 5 s)
+
+
 def _test_values(oracle: Oracle, x: np.ndarray, B: int, rng, n_batches: int | None) -> np.ndarray:
     """Per-state ``(|x|², G, N)``, shape ``(n, 3)``: exact, or estimated from ``n_batches``."""
+    if x.shape[0] > _ROWS:
+        return np.concatenate([_test_values(oracle, x[i:i + _ROWS], B, rng, n_batches)
+                               for i in range(0, x.shape[0], _ROWS)])
     R = np.sum(x * x, axis=1)
     if n_batches is None:
         G = np.sum(oracle.grad(x) ** 2, axis=1)
-        N = np.trace(oracle.noise_cov(x, B), axis1=1, axis2=2)
+        N = oracle.noise_trace(x, B)
     else:
         G, N = gn_estimates(np.stack([oracle.sample_grad(x, rng, B) for _ in range(n_batches)]))
     return np.stack([R, G, N], axis=1)
@@ -141,7 +170,7 @@ def measure_equilibrium(oracle: Oracle, x0, lr: float, *, batch_size: int = 1,
         ``run_kwargs`` may hold ``dt`` (default ``lr / 8``) and ``backend``.
     n_batches : int, optional
         If given, estimate G and N with :func:`gn_estimates` from this many minibatch
-        gradients per state instead of the oracle's exact ``grad`` and ``noise_cov``.
+        gradients per state instead of the oracle's exact ``grad`` and ``noise_trace``.
     rng : int, Generator, SeedSequence or None
     quiet : bool
 
@@ -255,6 +284,16 @@ def sde_failure(sgd_eq: Equilibrium, sde_eq: Equilibrium | None = None, C: float
     return {"i": i, "ii": bool(ii), "fails": bool(ii or bool(i))}
 
 
+def _check_pair(base: Equilibrium, scaled: Equilibrium, kappa: float) -> float:
+    kappa = positive_float(kappa, "kappa")
+    if not math.isclose(scaled.lr, kappa * base.lr, rel_tol=1e-9):
+        raise ValueError(f"scaled.lr must be kappa * base.lr = {kappa * base.lr:g}, got {scaled.lr:g}")
+    if not math.isclose(scaled.batch_size, kappa * base.batch_size, rel_tol=1e-9):
+        raise ValueError(f"scaled.batch_size must be kappa * base.batch_size = "
+                         f"{kappa * base.batch_size:g}, got {scaled.batch_size}")
+    return kappa
+
+
 def lsi_ratio(base: Equilibrium, scaled: Equilibrium, kappa: float) -> tuple[float, dict]:
     """Smallest C for which ``base`` (B, η) and ``scaled`` (κB, κη) satisfy (C, κ)-LSI (Def. 5.4).
 
@@ -265,6 +304,101 @@ def lsi_ratio(base: Equilibrium, scaled: Equilibrium, kappa: float) -> tuple[flo
                      "G": (base.G.mean, scaled.G.mean)})
 
 
+def lsi_constant(base: Equilibrium, scaled: Equilibrium, kappa: float) -> Estimate:
+    """``C*²`` of :func:`lsi_ratio` as an :class:`Estimate`, with a delta-method standard error.
+
+    The error is that of the largest ratio (the runs are independent, so its relative variance
+    is the sum of those of numerator and denominator); it ignores the (small) chance that
+    another ratio is the largest, so use it where one ratio dominates or the margin is many
+    standard errors.
+
+    Raises
+    ------
+    ValueError
+        If ``scaled`` was not run at ``κ η`` and ``κ B``.
+
+    Examples
+    --------
+    >>> from sdesim.stats import Estimate
+    >>> e = lambda v, s=0.0: Estimate(v, s, 100)
+    >>> base = Equilibrium(e(1.0, .01), e(1.0), e(2.0), e(2.0), e(0.0), 0.1, 1, 0.1, "sgd")
+    >>> big = Equilibrium(e(1.5, .01), e(1.0), e(0.5), e(0.5), e(0.0), 0.4, 4, 0.1, "sgd")
+    >>> c2 = lsi_constant(base, big, 4)
+    >>> round(float(c2.mean), 4), round(float(c2.stderr), 4)
+    (2.25, 0.0541)
+    """
+    kappa = _check_pair(base, scaled, kappa)
+    pairs = {"R": (base.R, scaled.R, 1.0), "N": (base.N, scaled.N, kappa),
+             "G": (base.G, scaled.G, 1.0)}
+    best, rel = 0.0, 0.0
+    for a, b, k in pairs.values():
+        r = a.mean / (k * b.mean)
+        c = max(r, 1.0 / r)
+        if c >= best:
+            best = c
+            rel = math.hypot(a.stderr / a.mean, b.stderr / b.mean)
+    return Estimate(best**2, 2 * best**2 * rel, min(base.R.n, scaled.R.n))
+
+
+def _rho(base: Equilibrium, kappa: float) -> float:
+    a = base.lr * base.weight_decay
+    rho = (2 - kappa * a) / (2 - a)
+    if not rho > 0:
+        raise ValueError(f"kappa * lr * weight_decay must be < 2 for an equilibrium to exist, got "
+                         f"{kappa * a:g}")
+    return rho
+
+
+def lsi_bounds(base: Equilibrium, kappa: float, scaled: Equilibrium | None = None) -> dict:
+    """Lower bounds on the LSI constant ``C*²`` of (B, η) vs (κB, κη) implied by LMA §5.
+
+    See the module docstring for the derivation. With ``ν = N/G`` of ``base``,
+    ``ρ = (2 - κηλ)/(2 - ηλ)`` and ``ν' = N'/G'`` of ``scaled``:
+
+    - ``"thm5.6"``: ``κ / (1 + ν)`` (LMA Theorem 5.6, from the baseline alone);
+    - ``"sharp"``: ``(κ + ν) / (ρ (1 + ν))`` (the same argument with all three ratios of
+      Definition 5.4 and the exact ρ; never smaller than ``"thm5.6"``);
+    - ``"thm5.5"``: ``κ (1 + ν') / (1 + κ ν')`` (LMA Theorem 5.5, from the large-batch run alone;
+      only with ``scaled``).
+
+    (C, κ)-LSI is impossible for every ``C²`` below any of them. They are lower bounds only: the
+    measured ``C*²`` (:func:`lsi_constant`) may be much larger.
+
+    Parameters
+    ----------
+    base : Equilibrium
+        SGD at (B, η) with weight decay λ > 0.
+    kappa : float
+    scaled : Equilibrium, optional
+        SGD at (κB, κη).
+
+    Returns
+    -------
+    dict of float
+
+    Raises
+    ------
+    ValueError
+        If ``κηλ >= 2`` (no equilibrium), or ``scaled`` does not match ``κ``.
+
+    Examples
+    --------
+    >>> from sdesim.stats import Estimate
+    >>> e = lambda v: Estimate(v, 0.0, 1)
+    >>> base = Equilibrium(e(1.0), e(1.0), e(3.0), e(3.0), e(0.0), 0.1, 1, 0.1, "sgd")
+    >>> {k: round(v, 4) for k, v in lsi_bounds(base, 8).items()}
+    {'thm5.6': 2.0, 'sharp': 2.8503}
+    """
+    kappa = positive_float(kappa, "kappa")
+    nu = float(base.nsr.mean)
+    out = {"thm5.6": kappa / (1 + nu), "sharp": (kappa + nu) / (_rho(base, kappa) * (1 + nu))}
+    if scaled is not None:
+        _check_pair(base, scaled, kappa)
+        nu2 = float(scaled.nsr.mean)
+        out["thm5.5"] = kappa * (1 + nu2) / (1 + kappa * nu2)
+    return out
+
+
 def lsi_fails(scaled: Equilibrium, kappa: float, C: float = math.sqrt(2)) -> bool:
     """Theorem 5.5: ``N'/G' < (1 - 1/κ)/(C² - 1) - 1/κ`` at the large-batch run certifies failure."""
     kappa = positive_float(kappa, "kappa")
@@ -272,10 +406,16 @@ def lsi_fails(scaled: Equilibrium, kappa: float, C: float = math.sqrt(2)) -> boo
     return bool(scaled.nsr.mean < (1 - 1 / kappa) / (C2 - 1) - 1 / kappa)
 
 
-def critical_kappa(base: Equilibrium, C: float = math.sqrt(2)) -> Estimate:
-    """Theorem 5.6's threshold ``κ* = C²(1 + N/G)`` from one baseline run, with its stderr.
+def critical_kappa(base: Equilibrium, C: float = math.sqrt(2), *, bound: str = "thm5.6") -> Estimate:
+    """The κ beyond which (C, κ)-LSI must fail, from one baseline run, with its stderr.
 
-    For ``κ > κ*`` SGD at (B, η) and (κB, κη) cannot be (C, κ)-LSI; LMA use ``C² = 2``.
+    - ``bound="thm5.6"``: LMA Theorem 5.6, ``κ* = C²(1 + ν)`` with ``ν = N/G`` of the baseline;
+    - ``bound="sharp"``: the root of ``(κ + ν) = ρ(κ) C² (1 + ν)`` (module docstring),
+      ``κ* = (2C²(1+ν) - (2-a)ν) / ((2-a) + aC²(1+ν))`` with ``a = ηλ``; never larger than
+      Theorem 5.6's, and attained when the law of ``x/|x|`` does not change with κ.
+
+    Both are upper bounds on the κ up to which LSI can hold, not predictions of where it breaks.
+    LMA use ``C² = 2``. The stderr is the delta method on ``ν``'s.
 
     Examples
     --------
@@ -284,6 +424,17 @@ def critical_kappa(base: Equilibrium, C: float = math.sqrt(2)) -> Estimate:
     >>> base = Equilibrium(e(1.0), e(1.0), e(3.0), e(3.0), e(0.0), 0.1, 1, 0.1, "sgd")
     >>> float(critical_kappa(base).mean)
     8.000000000000002
+    >>> round(float(critical_kappa(base, bound="sharp").mean), 4)
+    4.8454
     """
     C2 = positive_float(C, "C") ** 2
-    return Estimate(C2 * (1 + base.nsr.mean), C2 * base.nsr.stderr, base.nsr.n)
+    nu, se = base.nsr.mean, base.nsr.stderr
+    if bound == "thm5.6":
+        return Estimate(C2 * (1 + nu), C2 * se, base.nsr.n)
+    if bound != "sharp":
+        raise ValueError(f"bound must be 'thm5.6' or 'sharp', got {bound!r}")
+    a = base.lr * base.weight_decay
+    s = C2 * (1 + nu)
+    num, den = 2 * s - (2 - a) * nu, (2 - a) + a * s
+    dk = ((2 * C2 - (2 - a)) * den - num * a * C2) / den**2
+    return Estimate(num / den, abs(dk) * se, base.nsr.n)

@@ -10,8 +10,9 @@ method                           returns             meaning
 ``sample_grad(x, rng, B)``       ``(n, d)``          one minibatch gradient ``∇L_γ(x)`` per path
 ``noise_cov(x, B)``              ``(n, d, d)``       its covariance Σ(x) (LMA's Σ: 1/B and the
                                                      without-replacement factor included)
+``noise_trace(x, B)``            ``(n,)``            ``Tr Σ(x)`` (LMA's N; O(n N d) for data sets)
 ``gaussian_grad(x, rng, B)``     ``(n, d)``          ``∇L + Σ^{1/2} z`` (the NGD gradient, eq. 3)
-``hessian_vector(x, v)``         ``(n, d)``          ``∇²L(x) v``
+``hessian_vector(x, v)``         ``(n, d)``          ``∇²L(x) v`` (exact for every built-in oracle)
 ``noise_third_moment(x, B)``     ``(n, d, d, d)``    ``Λ(x) = E(∇L_γ - ∇L)^{⊗3}`` where known
 ===============================  ==================  ==========================================
 
@@ -71,6 +72,15 @@ class Oracle(ABC):
         """Covariance Σ(x) of ``sample_grad(x, ·, batch_size)``, shape ``(n, d, d)``."""
         raise NotImplementedError(f"{type(self).__name__} does not know its noise covariance")
 
+    def noise_trace(self, x: np.ndarray, batch_size: int = 1) -> np.ndarray:
+        """``Tr Σ(x)``, shape ``(n,)``: the N of LMA Definition 5.1 at one state.
+
+        The default takes the trace of :meth:`noise_cov`; the finite-sum oracles override it
+        with an ``O(n N d)`` formula that never forms Σ (the equilibrium diagnostics call it at
+        every saved state).
+        """
+        return np.trace(self.noise_cov(x, batch_size), axis1=1, axis2=2)
+
     def noise_third_moment(self, x: np.ndarray, batch_size: int = 1) -> np.ndarray:
         """Third-moment tensor Λ(x) of the minibatch gradient noise, shape ``(n, d, d, d)``."""
         raise NotImplementedError(f"{type(self).__name__} does not know its third moment")
@@ -84,8 +94,9 @@ class Oracle(ABC):
         """``∇²L(x) v``, shape ``(n, d)``.
 
         The default is the central difference ``(∇L(x + εv) - ∇L(x - εv)) / 2ε`` with
-        ``ε = 6e-6 (1 + |x|) / |v|`` (error ``O(ε²)``, about 1e-10 relative); oracles that know
-        their Hessian override it with the exact product.
+        ``ε = 6e-6 (1 + |x|) / |v|`` (error ``O(ε²)``, about 1e-10 relative); every built-in
+        oracle overrides it with the exact product (a :class:`FunctionOracle` uses its
+        ``hessian_vector`` argument if given).
         """
         nv = np.linalg.norm(v, axis=1, keepdims=True)
         eps = 6e-6 * (1.0 + np.linalg.norm(x, axis=1, keepdims=True)) / np.where(nv > 0, nv, 1.0)
@@ -146,6 +157,9 @@ class _AdditiveNoiseOracle(Oracle):
 
     def noise_cov(self, x, batch_size=1):
         return np.broadcast_to(self.noise.cov(batch_size), (x.shape[0], self.d, self.d))
+
+    def noise_trace(self, x, batch_size=1):
+        return np.full(x.shape[0], float(np.trace(self.noise.cov(batch_size))))
 
     def noise_third_moment(self, x, batch_size=1):
         return np.broadcast_to(self.noise.third_moment(batch_size), (x.shape[0],) + (self.d,) * 3)
@@ -282,6 +296,24 @@ class Ackley(_AdditiveNoiseOracle):
         c = np.exp(0.5 * np.sum(np.cos(2 * np.pi * x), axis=1, keepdims=True))
         return g1 + c * np.pi * np.sin(2 * np.pi * x)
 
+    def hessian_vector(self, x, v):
+        """Exact ``∇²L(x) v`` (closed form; the radial term is taken as 0 at ``x = 0``).
+
+        With ``r = |x|/√2`` and ``s_j = sin 2πx_j``: the radial term is
+        ``ab e^{-br} [v/(2r) - (1/(4r³) + b/(4r²)) x (xᵀv)]`` and the cosine term
+        ``e^{c̄} π² [2 cos(2πx) ⊙ v - s (sᵀv)]`` with ``c̄ = ½ Σ_j cos 2πx_j``.
+        """
+        r = np.sqrt(0.5 * np.sum(x * x, axis=1, keepdims=True))
+        safe = np.where(r > 0, r, 1.0)
+        xv = np.sum(x * v, axis=1, keepdims=True)
+        radial = self.a * self.b * np.exp(-self.b * safe) * (
+            v / (2 * safe) - (1 / (4 * safe**3) + self.b / (4 * safe**2)) * x * xv)
+        radial = np.where(r > 0, radial, 0.0)
+        c = np.exp(0.5 * np.sum(np.cos(2 * np.pi * x), axis=1, keepdims=True))
+        s = np.sin(2 * np.pi * x)
+        cosine = c * np.pi**2 * (2 * np.cos(2 * np.pi * x) * v - s * np.sum(s * v, axis=1, keepdims=True))
+        return radial + cosine
+
 
 # ============================================================================ finite data sets
 class _FiniteSum(Oracle):
@@ -290,7 +322,8 @@ class _FiniteSum(Oracle):
     ``z(x)`` is the model's input map and ``T_x`` a linear map (identity for least squares; the
     scaled projection ``P_u / |x|`` for the scale-invariant model). Everything the protocol needs
     follows from ``_inputs`` and ``_transform``: minibatch means (with or without replacement),
-    the exact covariance Σ(x) and third moment, and exact NGD by per-example weights.
+    the exact covariance Σ(x) and third moment, and exact NGD by per-example weights; the fast
+    ``noise_trace`` also needs ``_sum_sq_centred`` (written for identity ``T_x``).
     """
 
     def __init__(self, A, y, *, replacement: bool = True):
@@ -303,6 +336,7 @@ class _FiniteSum(Oracle):
         if N < 2:
             raise ValueError(f"A must hold at least 2 examples (rows), got {N}")
         self.d, self.n_examples, self.replacement = d, N, bool(replacement)
+        self._row_sq = np.einsum("kd,kd->k", self.A, self.A)  # |a_k|², (N,)
 
     # model-specific
     def _inputs(self, x):  # z(x), (n, d)
@@ -360,6 +394,21 @@ class _FiniteSum(Oracle):
         pop = np.einsum("nki,nkj->nij", c, c) / self.n_examples
         T = self._transform_matrix(x)
         return self._factor(B, 2) * T @ pop @ np.swapaxes(T, 1, 2)
+
+    def noise_trace(self, x, batch_size=1):
+        """``Tr Σ(x) = f_B (1/N) Σ_k |T_x c_k|²`` in ``O(n N d)`` (Σ is never formed)."""
+        B = self.check_batch_size(batch_size)
+        r = self._residuals(x)
+        m = r @ self.A / self.n_examples  # mean per-example gradient before T_x, (n, d)
+        tr = self._sum_sq_centred(x, r, m)
+        return self._factor(B, 2) * np.maximum(tr, 0.0) / self.n_examples
+
+    def _sum_sq_centred(self, x, r, m):
+        """``Σ_k |T_x c_k|²`` with ``c_k = r_k a_k - m``, shape ``(n,)``.
+
+        This is the identity ``T_x``; a subclass with another ``_transform`` overrides it.
+        """
+        return (r * r) @ self._row_sq - self.n_examples * np.sum(m * m, axis=1)
 
     def noise_third_moment(self, x, batch_size=1):
         B = self.check_batch_size(batch_size)
@@ -448,6 +497,11 @@ class ScaleInvariantRegression(_FiniteSum):
     LMA §5, eqs. (6)–(7), Lemma E.7; THEORY.md §C.5, family 2.
     """
 
+    def __init__(self, A, y, *, replacement: bool = True):
+        super().__init__(A, y, replacement=replacement)
+        self._H = self.A.T @ self.A / self.n_examples
+        self._b = self.A.T @ self.y / self.n_examples
+
     def _inputs(self, x):
         return x / np.linalg.norm(x, axis=1, keepdims=True)
 
@@ -455,6 +509,34 @@ class ScaleInvariantRegression(_FiniteSum):
         nrm = np.linalg.norm(x, axis=1, keepdims=True)
         u = x / nrm
         return (v - u * np.sum(u * v, axis=1, keepdims=True)) / nrm
+
+    def _sum_sq_centred(self, x, r, m):
+        # |P_u c|² = |c|² - (u·c)², and T_x = P_u / |x|
+        rho2 = np.sum(x * x, axis=1)
+        u = x / np.sqrt(rho2)[:, None]
+        ua = r + self.y  # ⟨a_k, u⟩, (n, N): the residuals are ⟨a_k, u⟩ - y_k
+        um = np.sum(u * m, axis=1)
+        proj = np.sum((r * ua) ** 2, axis=1) - self.n_examples * um * um
+        return (super()._sum_sq_centred(x, r, m) - proj) / rho2
+
+    def hessian_vector(self, x, v):
+        """Exact ``∇²L(x) v`` (closed form, no differences).
+
+        With ``ρ = |x|``, ``u = x/ρ``, ``P = I - uuᵀ``, ``g = Ĥu - b̂`` (``Ĥ = AᵀA/N``,
+        ``b̂ = Aᵀy/N``) and ``w = Pv/ρ``:
+        ``∇²L v = (P Ĥ w - (uᵀg) w - u (gᵀw)) / ρ - (uᵀv) P g / ρ²``, which is symmetric and
+        satisfies ``∇²L(x) x = -∇L(x)`` (the derivative of ``⟨∇L(x), x⟩ = 0``).
+        """
+        rho = np.linalg.norm(x, axis=1, keepdims=True)
+        u = x / rho
+        g = u @ self._H - self._b
+        ug = np.sum(u * g, axis=1, keepdims=True)
+        uv = np.sum(u * v, axis=1, keepdims=True)
+        w = (v - u * uv) / rho
+        Hw = w @ self._H
+        PHw = Hw - u * np.sum(u * Hw, axis=1, keepdims=True)
+        Pg = g - u * ug
+        return (PHw - ug * w - u * np.sum(g * w, axis=1, keepdims=True)) / rho - uv * Pg / rho**2
 
 
 # ============================================================================ user callables

@@ -45,8 +45,8 @@ def modified_drift(oracle: Oracle, lr: float, *, weight_decay: float = 0.0):
     """Drift of the first-order modified equation, ``x -> -(∇F + (η/2) ∇²F ∇F)``, ``(n, d)``.
 
     ``F = L + (λ/2)|x|²``, so ``∇²F v = ∇²L v + λ v``. Exact where the oracle's
-    ``hessian_vector`` is (all synthetic oracles but the scale-invariant and Ackley ones, which
-    use second-order central differences).
+    ``hessian_vector`` is: every built-in oracle has the closed form; a :class:`FunctionOracle`
+    without ``hessian_vector=`` falls back to second-order central differences of ``grad``.
 
     Examples
     --------
