@@ -14,26 +14,34 @@ Tail-index estimators (each returns a :class:`TailIndexEstimate` with a confiden
 ``"mle"``          scipy's ``levy_stable.fit`` (β = 0; slow)          observed information
 =================  ===============================================  ==========================
 
-The first two assume a *strictly* stable, centred sample (no location); McCulloch and the MLE
-fit a location. Gradient noise is collected from any oracle with :func:`collect_gradient_noise`
-and measured with :func:`tail_index` under either protocol (per parameter across minibatches,
-or across parameters within minibatches); THEORY.md §B.2 explains why the second can flag
-Gaussian noise as heavy-tailed.
+:func:`stable_rvs` is a fast bulk sampler of the same law (numba, vectorised CMS, seeded chunks
+on threads; ``python -m bench.stable_sampler`` times it against scipy's ``levy_stable.rvs``).
+
+The first two estimators assume a *strictly* stable, centred sample (no location); McCulloch
+and the MLE fit a location. Gradient noise is collected from any oracle with
+:func:`collect_gradient_noise` and measured with :func:`tail_index` under either protocol (per
+parameter across minibatches, or across parameters within minibatches); THEORY.md §B.2 explains
+why the second can flag Gaussian noise as heavy-tailed.
 
 References
 ----------
 Mohammadi, Mohammadpour & Ogata (2015), Metrika 78:549, Cor. 2.4; Simsekli, Sagun &
 Gürbüzbalaban (2019), ICML, Thm. 2; McCulloch (1986), Commun. Stat. Simul. 15:1109;
 "Revisiting the noise model of SGD" (TMLR submission, ``papers/revisiting-sgd-noise-model-levy``),
-eq. (3), Tables 1-2; THEORY.md §0.5, §0.6, §B.1-B.4.
+eq. (3), Tables 1-2; THEORY.md §0.5, §0.6, §B.1-B.4; Chambers, Mallows & Stuck (1976), JASA
+71:340 (the sampler).
 """
 from __future__ import annotations
 
 import math
+import operator
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable
 
+import numba
 import numpy as np
 from scipy import stats as _sps
 
@@ -42,8 +50,8 @@ from .drivers import Stable
 from .sde import SDE
 from .stats import normal_quantile
 
-__all__ = ["TailIndexEstimate", "alpha_mohammadi", "alpha_logmoment", "alpha_mcculloch",
-           "alpha_mle", "estimate_alpha", "fit_stable_quantiles", "collect_gradient_noise",
+__all__ = ["stable_rvs", "STABLE_CHUNK", "TailIndexEstimate", "alpha_mohammadi", "alpha_logmoment",
+           "alpha_mcculloch", "alpha_mle", "estimate_alpha", "fit_stable_quantiles", "collect_gradient_noise",
            "tail_index", "FitComparison", "compare_fits", "METHODS", "MIN_SAMPLES",
            "power_law_scheduler", "multistep_scheduler", "levy_sgd_sde"]
 
@@ -134,6 +142,265 @@ def _invert_interval(u: float, se_u: float, z: float, power: float) -> tuple[flo
     hi = lo_u ** power if lo_u > 0 else math.inf
     lo = hi_u ** power if hi_u > 0 else math.inf
     return lo, hi
+
+
+# ----------------------------------------------------------------------------- fast SαS sampler
+# Chambers–Mallows–Stuck with one exp of two logs, on inlined polynomial sin/cos/log/exp that
+# LLVM vectorises (the libm calls do not vectorise and cost ~15 ns each). The polynomials and
+# argument reductions are fdlibm's (Sun Microsystems, 1993: k_sin.c, k_cos.c, e_rem_pio2.c,
+# e_log.c, e_exp.c); each is accurate to about 1 ulp on the ranges used here. FMA contraction
+# is allowed (it only makes the Cody–Waite reductions and Horner steps more exact); no other
+# fast-math flag is, so the compensated steps are kept as written.
+_PIO2_1 = 1.57079632673412561417e+00    # first 33 bits of π/2
+_PIO2_2 = 6.07710050630396597660e-11    # next 33 bits
+_PIO2_2T = 2.02226624879595063154e-21   # π/2 - _PIO2_1 - _PIO2_2
+_TWO_OVER_PI = 6.36619772367581382433e-01
+_S1, _S2, _S3 = -1.66666666666666324348e-01, 8.33333333332248946124e-03, -1.98412698298579493134e-04
+_S4, _S5, _S6 = 2.75573137070700676789e-06, -2.50507602534068634195e-08, 1.58969099521155010221e-10
+_C1, _C2, _C3 = 4.16666666666666019037e-02, -1.38888888888741095749e-03, 2.48015872894767294178e-05
+_C4, _C5, _C6 = -2.75573143513906633035e-07, 2.08757232129817482790e-09, -1.13596475577881948265e-11
+_LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10
+_INV_LN2 = 1.44269504088896338700e+00
+_LG1, _LG2, _LG3 = 6.666666666666735130e-01, 3.999999999940941908e-01, 2.857142874366239149e-01
+_LG4, _LG5 = 2.222219843214978396e-01, 1.818357216161805012e-01
+_LG6, _LG7 = 1.531383769920937332e-01, 1.479819860511658591e-01
+_P1, _P2, _P3 = 1.66666666666666019037e-01, -2.77777777770155933842e-03, 6.61375632143793436117e-05
+_P4, _P5 = -1.65339022054652515390e-06, 4.13813679705723846039e-08
+_SQRT2 = 1.4142135623730951
+_EXP_CLAMP = 1400.0                      # |y| beyond this: exp(y) is 0 or inf anyway
+_INF_BITS = 0x7FF0000000000000
+_MANT_MASK = 0x000FFFFFFFFFFFFF
+_TWO_M52 = 2.220446049250313e-16
+STABLE_CHUNK = 1 << 17                   # samples per seeded chunk (fixed: results depend on it)
+_BLOCK = 2048                            # samples per vectorised block inside a chunk
+
+_jit = dict(nogil=True, cache=True, error_model="numpy", fastmath={"contract"})
+_jit_inline = dict(nogil=True, cache=True, error_model="numpy", inline="always",
+                   fastmath={"contract"})
+
+
+@numba.njit(**_jit_inline)
+def _sincos(x):
+    """``(sin x, cos x)`` for ``|x| <= 5π/4`` (Cody–Waite reduction by π/2, fdlibm kernels)."""
+    k = math.floor(x * _TWO_OVER_PI + 0.5)
+    r = ((x - k * _PIO2_1) - k * _PIO2_2) - k * _PIO2_2T
+    z = r * r
+    s = r + z * r * (_S1 + z * (_S2 + z * (_S3 + z * (_S4 + z * (_S5 + z * _S6)))))
+    hz = 0.5 * z
+    w = 1.0 - hz
+    c = w + (((1.0 - w) - hz) + z * z * (_C1 + z * (_C2 + z * (_C3 + z * (_C4 + z * (
+        _C5 + z * _C6))))))
+    if k == 0.0:
+        return s, c
+    if k == 1.0:
+        return c, -s
+    if k == -1.0:
+        return -c, s
+    return -s, -c
+
+
+@numba.njit(**_jit_inline)
+def _log_bits(b):
+    """``log x`` from the bits ``b`` of a positive normal double ``x`` (``inf`` for +inf)."""
+    dk = float((b >> 52) - 1023)
+    m = 1.0 + float(b & _MANT_MASK) * _TWO_M52
+    if m > _SQRT2:
+        m *= 0.5
+        dk += 1.0
+    f = m - 1.0
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    R = z * (_LG1 + w * (_LG3 + w * (_LG5 + w * _LG7))) + w * (_LG2 + w * (_LG4 + w * _LG6))
+    hfsq = 0.5 * f * f
+    out = dk * _LN2_HI - ((hfsq - (s * (hfsq + R) + dk * _LN2_LO)) - f)
+    if b >= _INF_BITS:
+        out = math.inf
+    return out
+
+
+@numba.njit(**_jit_inline)
+def _exp_parts(y):
+    """``exp y = e · 2^k1 · 2^k2``: returns ``e`` and the bits of the two powers of two."""
+    y = min(max(y, -_EXP_CLAMP), _EXP_CLAMP)
+    k = math.floor(y * _INV_LN2 + 0.5)
+    hi = y - k * _LN2_HI
+    lo = k * _LN2_LO
+    r = hi - lo
+    t = r * r
+    c = r - t * (_P1 + t * (_P2 + t * (_P3 + t * (_P4 + t * _P5))))
+    e = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi)
+    ki = np.int64(k)
+    k1 = ki >> 1
+    return e, (k1 + 1023) << 52, (ki - k1 + 1023) << 52
+
+
+@numba.njit(**_jit)
+def _cms_block(v, w, out, alpha, scale, tmp):
+    """CMS transform of angles ``v`` and exponentials ``w`` (shape ``(n,)``) into ``out``.
+
+    ``out = scale · sin(αv) · exp(((1-α)/α) log(cos((1-α)v)/w) - log(cos v)/α)``, the formula
+    of :func:`sdesim.drivers.standard_stable`; ``cos((1-α)v) = cos v cos αv + sin v sin αv``
+    (no cancellation: both terms are >= 0 unless |αv| > π/2, and then the sum stays of the
+    order of the larger term). ``v``, ``w`` and ``tmp`` are overwritten (scratch).
+    """
+    n = v.shape[0]
+    ia = 1.0 / alpha
+    p = (1.0 - alpha) * ia
+    for i in range(n):
+        sv, cv = _sincos(v[i])
+        sa, ca = _sincos(alpha * v[i])
+        out[i] = scale * sa
+        tmp[i] = cv
+        w[i] = (cv * ca + sv * sa) / w[i]
+    wb = w.view(np.int64)
+    tb = tmp.view(np.int64)
+    for i in range(n):
+        v[i] = p * _log_bits(wb[i]) - ia * _log_bits(tb[i])
+    for i in range(n):
+        e, b1, b2 = _exp_parts(v[i])
+        out[i] *= e
+        wb[i] = b1
+        tb[i] = b2
+    for i in range(n):
+        out[i] = (out[i] * w[i]) * tmp[i]
+
+
+@numba.njit(**_jit)
+def _stable_chunk(rng, out, alpha, scale):
+    """Fill ``out`` (1-d) with ``scale`` × standard SαS draws from the numpy Generator ``rng``.
+
+    Per block of :data:`_BLOCK` samples: the uniforms, then the exponentials, then the
+    vectorised transform :func:`_cms_block`. At α = 1 (Cauchy, ``Z = tan V``) the exponentials
+    are not needed and not drawn.
+    """
+    n = out.shape[0]
+    v = np.empty(_BLOCK)
+    w = np.empty(_BLOCK)
+    tmp = np.empty(_BLOCK)
+    for s in range(0, n, _BLOCK):
+        m = min(_BLOCK, n - s)
+        for i in range(m):
+            v[i] = (rng.random() - 0.5) * math.pi
+        if alpha == 1.0:
+            _cauchy_block(v[:m], out[s:s + m], scale)
+            continue
+        for i in range(m):
+            w[i] = rng.standard_exponential()
+        _cms_block(v[:m], w[:m], out[s:s + m], alpha, scale, tmp[:m])
+
+
+@numba.njit(**_jit)
+def _cauchy_block(v, out, scale):
+    """``out = scale · tan v`` (the CMS formula at α = 1), vectorised."""
+    for i in range(v.shape[0]):
+        sv, cv = _sincos(v[i])
+        out[i] = scale * sv / cv
+
+
+def stable_rvs(alpha: float, size, rng=None, *, scale: float = 1.0,
+               n_threads: int | None = None) -> np.ndarray:
+    """Fast bulk sampler of the symmetric α-stable law ``levy_stable(alpha, 0, scale=scale)``.
+
+    The same law and formula as :func:`sdesim.drivers.standard_stable` (Chambers–Mallows–Stuck,
+    characteristic function ``exp(-|scale·u|^α)``; ``N(0, 2 scale²)`` at α = 2), written for
+    throughput: one ``exp`` of two ``log`` s instead of two powers, the constants of α computed
+    once, ``cos((1-α)V)`` from the sines and cosines of ``V`` and ``αV``, and polynomial
+    ``sin``/``cos``/``log``/``exp`` (fdlibm's, about 1 ulp) that the compiler vectorises; the
+    result agrees with the reference formula to a relative ``~1e-14`` (tested to 1e-13).
+
+    Speed (``python -m bench.stable_sampler``, 10⁶ samples at α = 1.5, on a 2-core Xeon):
+    about 16 ms on one thread and 11-12 ms on two, against about 145 ms for
+    ``scipy.stats.levy_stable.rvs`` and 50 ms for ``standard_stable``; about 6 ms of the
+    one-thread time is drawing the uniforms and exponentials from the Generator.
+
+    The samples are drawn in chunks of :data:`STABLE_CHUNK` (131 072) in C order: chunk ``c``
+    uses the child generator ``c`` of ``rng`` (as :func:`sdesim.simulate`) in a numba kernel
+    that releases the GIL, and chunks run on ``n_threads`` threads. The result therefore never
+    depends on ``n_threads``. Within a chunk, each block of 2048 samples draws its uniforms,
+    then its exponentials (none at α = 1, where ``Z = tan V``), so the stream is a function of
+    the seed and of ``size`` (a shorter request is not a prefix of a longer one) and is not that
+    of ``standard_stable(rng, ...)``.
+
+    Parameters
+    ----------
+    alpha : float
+        Stability index in (0, 2] (one value; for one α per coordinate use
+        :func:`sdesim.drivers.standard_stable`).
+    size : int or tuple of int
+        Output shape, e.g. ``10**6`` or ``(n_paths, m)``.
+    rng : int, Generator, SeedSequence or None
+        Seed. A Generator is advanced by one draw (it seeds the chunks).
+    scale : float
+        Scale σ > 0.
+    n_threads : int, optional
+        Threads (default ``NUMBA_NUM_THREADS`` or the CPU count, at most the number of chunks).
+
+    Returns
+    -------
+    ndarray of shape ``size``, float64.
+
+    Raises
+    ------
+    ValueError
+        α outside (0, 2] or not a scalar, negative ``size``, ``scale <= 0``, ``n_threads < 1``.
+    TypeError
+        ``size`` is not an int or a tuple of ints.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> z = stable_rvs(1.5, (1000, 3), rng=0)
+    >>> z.shape
+    (1000, 3)
+    >>> bool(np.array_equal(stable_rvs(1.5, 10**5, rng=1, n_threads=1),
+    ...                     stable_rvs(1.5, 10**5, rng=1, n_threads=2)))
+    True
+
+    References
+    ----------
+    Chambers, Mallows & Stuck (1976), JASA 71:340; Weron (1996), Stat. Probab. Lett. 28:165;
+    fdlibm (Sun Microsystems, 1993) for the elementary functions; THEORY.md §0.5, §C.6.
+    """
+    from .simulate import _child, _root_seed
+    a = alpha_array(alpha)
+    if a.ndim != 0:
+        raise ValueError(f"alpha must be a scalar for stable_rvs, got shape {a.shape} (use "
+                         f"sdesim.drivers.standard_stable for one alpha per coordinate)")
+    a = float(a)
+    sc = positive_float(scale, "scale")
+    shape = (size,) if np.ndim(size) == 0 else tuple(size)
+    try:
+        shape = tuple(int(operator.index(k)) for k in shape)
+    except TypeError:
+        raise TypeError(f"size must be an int or a tuple of ints, got {size!r}") from None
+    if any(k < 0 for k in shape):
+        raise ValueError(f"size must be non-negative, got {size!r}")
+    if n_threads is not None:
+        n_threads = positive_int(n_threads, "n_threads")
+    seed = _root_seed(rng)
+    out = np.empty(shape)
+    flat = out.reshape(-1)
+    n = flat.shape[0]
+    n_chunks = -(-n // STABLE_CHUNK)
+
+    def work(c: int) -> None:
+        _stable_chunk(_child(seed, c), flat[c * STABLE_CHUNK:(c + 1) * STABLE_CHUNK], a, sc)
+
+    threads = n_threads or int(os.environ.get("NUMBA_NUM_THREADS", os.cpu_count() or 1))
+    threads = min(threads, n_chunks)
+    if threads <= 1:
+        for c in range(n_chunks):
+            work(c)
+    else:
+        list(_executor(threads).map(work, range(n_chunks)))
+    return out
+
+
+@lru_cache(maxsize=8)
+def _executor(n_threads: int) -> ThreadPoolExecutor:
+    """A persistent pool of ``n_threads`` workers for :func:`stable_rvs` (saves ~0.5 ms a call)."""
+    return ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="sdesim-stable")
 
 
 # ----------------------------------------------------------------------------- estimators
@@ -904,7 +1171,7 @@ def levy_sgd_sde(grad_U: Callable, d: int, alpha, sigma, lr: float, *,
     >>> sde = levy_sgd_sde(lambda x: x, 2, alpha=[1.5, 1.8], sigma=1.0, lr=0.01,
     ...                    scheduler=multistep_scheduler([1.0], [1.0, 0.1]))
     >>> sde.driver
-    Stable(alpha=[1.5, 1.8], scale=[1.0])
+    Stable(alpha=[1.5, 1.8], scale=1.0)
 
     References
     ----------

@@ -56,6 +56,14 @@ def test_reference_formulas():
     gl = 1 + (g - 1) * (a - 1)
     assert scheduler_survival(u, lam, a, lambda t: (1 + t) ** (g - 1)) == pytest.approx(
         math.exp(-lam * ((1 + u) ** gl - 1) / gl), rel=1e-9)
+    # multi-step scheduler: ∫ s^{α-1} is piecewise linear, the hazard drops by f^{α-1}
+    from sdesim.levy import multistep_scheduler
+    ms = multistep_scheduler([2.0, 5.0], [1.0, 0.3, 0.1])
+    u = np.array([1.0, 2.0, 4.0, 9.0])
+    integral = np.array([1.0, 2.0, 2.0 + 2 * 0.3 ** (a - 1), 2.0 + 3 * 0.3 ** (a - 1)
+                         + 4 * 0.1 ** (a - 1)])
+    np.testing.assert_allclose(scheduler_survival(u, lam, a, ms), np.exp(-lam * integral),
+                               rtol=1e-8)
     with pytest.raises(ValueError, match="alpha"):
         getoor_mean_exit_time(2.5, 1.0)
     with pytest.raises(ValueError, match="x must"):

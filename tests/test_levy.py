@@ -10,11 +10,13 @@ import pytest
 from scipy.stats import levy_stable
 
 import sdesim
-from sdesim.drivers import standard_stable
-from sdesim.levy import (FitComparison, alpha_logmoment, alpha_mcculloch, alpha_mle,
-                         alpha_mohammadi, collect_gradient_noise, compare_fits, estimate_alpha,
+from sdesim.drivers import _cms, standard_stable
+from sdesim.levy import (STABLE_CHUNK, FitComparison, _cauchy_block, _cms_block, _stable_chunk,
+                         alpha_logmoment, alpha_mcculloch, alpha_mle, alpha_mohammadi,
+                         collect_gradient_noise, compare_fits, estimate_alpha,
                          fit_stable_quantiles, levy_sgd_sde, multistep_scheduler,
-                         power_law_scheduler, tail_index)
+                         power_law_scheduler, stable_rvs, tail_index)
+from sdesim.simulate import _child, _root_seed
 
 K = 4.0
 
@@ -41,6 +43,96 @@ class StableOracle(HeteroGaussian):
 
     def sample_grad(self, x, rng, batch_size):
         return x + self.s * standard_stable(rng, self.alpha, x.shape)
+
+
+# ----------------------------------------------------------------------------- fast sampler
+CDF_GRID = np.array([-40.0, -6.0, -3.0, -1.5, -0.7, -0.2, 0.3, 0.8, 1.6, 3.5, 7.0, 40.0])
+
+
+def _cdf_z(x, grid, cdf):
+    """z-scores of the empirical CDF of ``x`` at ``grid`` (binomial standard errors)."""
+    emp = (x[:, None] <= grid[None, :]).mean(axis=0)
+    return (emp - cdf) / np.sqrt(cdf * (1 - cdf) / x.size)
+
+
+@pytest.mark.parametrize("alpha", [0.5, 0.8, 1.0, 1.2, 1.5, 1.8, 1.95, 2.0])
+def test_stable_rvs_matches_scipy_cdf(alpha):
+    """Empirical CDF of 2·10⁵ draws vs scipy's levy_stable(α, 0) CDF at 12 points, tails
+    included (±40: P ≈ 1e-3 at α = 0.8); binomial standard errors, |z| <= 4.5 as in
+    test_drivers (96 z-scores in all)."""
+    x = stable_rvs(alpha, 200_000, rng=int(alpha * 100))
+    assert x.shape == (200_000,) and np.all(np.isfinite(x))
+    cdf = levy_stable.cdf(CDF_GRID, alpha, 0.0)
+    keep = (cdf > 1e-12) & (cdf < 1 - 1e-12)   # α = 2: N(0, 2) puts ~1e-160 beyond ±40
+    assert np.max(np.abs(_cdf_z(x, CDF_GRID[keep], cdf[keep]))) <= 4.5
+
+
+def test_stable_rvs_scale_and_shape():
+    x = stable_rvs(1.3, (50_000, 4), rng=3, scale=2.5)
+    assert x.shape == (50_000, 4)
+    cdf = levy_stable.cdf(2.5 * CDF_GRID[1:-1], 1.3, 0.0, scale=2.5)
+    assert np.max(np.abs(_cdf_z(x.reshape(-1), 2.5 * CDF_GRID[1:-1], cdf))) <= 4.5
+    # α = 2 is N(0, 2 σ²): the sample variance within 4.5 se (Var s² = 2 (2σ²)² / n)
+    y = stable_rvs(2.0, 400_000, rng=4, scale=0.5)
+    assert abs(y.var() - 0.5) / math.sqrt(2 * 0.5**2 / y.size) <= 4.5
+    assert stable_rvs(1.5, 0, rng=0).shape == (0,)
+    assert stable_rvs(1.5, (3, 0), rng=0).shape == (3, 0)
+
+
+def test_stable_rvs_transform_equals_reference_formula():
+    """The vectorised CMS transform (polynomial sin/cos/log/exp, one exp of two logs) equals
+    sdesim.drivers' numpy formula on the same angles and exponentials, to rtol 1e-13, over
+    the whole range of V, including V at ±π/2 and tiny/huge W."""
+    g = np.random.default_rng(0)
+    n = 100_000
+    V = np.r_[(g.random(n) - 0.5) * math.pi, -math.pi / 2, math.nextafter(math.pi / 2, 0),
+              0.0, 1e-300, -1e-9, 1.5707, -1.5707]
+    W = np.r_[g.standard_exponential(n), 1.0, 1.0, 1.0, 2.0, 40.0, 1e-300, 50.0]
+    for alpha in (0.3, 0.5, 0.9, 1.0, 1.1, 1.5, 1.9, 1.999, 2.0):
+        out = np.empty_like(V)
+        _cms_block(V.copy(), W.copy(), out, alpha, 1.0, np.empty_like(V))
+        with np.errstate(over="ignore"):   # the reference overflows to inf at W = 1e-300
+            ref = _cms(np.asarray(alpha), V, W)
+        np.testing.assert_allclose(out, ref, rtol=1e-13, atol=0, err_msg=f"alpha={alpha}")
+    out = np.empty_like(V)           # α = 1 has its own path (no exponentials): tan V
+    _cauchy_block(V.copy(), out, 2.0)
+    np.testing.assert_allclose(out, 2.0 * np.tan(V), rtol=1e-14, atol=0)
+
+
+def test_stable_rvs_seeding_contract():
+    """Chunk c of STABLE_CHUNK draws comes from child generator c of the seed: the result
+    depends on the seed only — never on the thread count — and int/SeedSequence seeds agree."""
+    n = 2 * STABLE_CHUNK + 1234
+    a = stable_rvs(1.7, n, rng=5, n_threads=1)
+    for th in (2, 3, 8):
+        assert np.array_equal(a, stable_rvs(1.7, n, rng=5, n_threads=th))
+    assert np.array_equal(a, stable_rvs(1.7, n, rng=np.random.SeedSequence(5)))
+    seed = _root_seed(5)
+    for c in range(3):
+        ref = np.empty(min(STABLE_CHUNK, n - c * STABLE_CHUNK))
+        _stable_chunk(_child(seed, c), ref, 1.7, 1.0)
+        assert np.array_equal(a[c * STABLE_CHUNK:(c + 1) * STABLE_CHUNK], ref)
+    assert not np.array_equal(a, stable_rvs(1.7, n, rng=6))
+    g1, g2 = np.random.default_rng(9), np.random.default_rng(9)
+    first = stable_rvs(1.2, 100, rng=g1)
+    assert np.array_equal(first, stable_rvs(1.2, 100, rng=g2))   # same generator state
+    assert not np.array_equal(first, stable_rvs(1.2, 100, rng=g1))  # g1 was advanced
+
+
+def test_stable_rvs_bad_input():
+    for bad in (0.0, -1.0, 2.5, np.nan):
+        with pytest.raises(ValueError, match="alpha"):
+            stable_rvs(bad, 10, rng=0)
+    with pytest.raises(ValueError, match="alpha must be a scalar"):
+        stable_rvs([1.5, 1.6], 10, rng=0)
+    with pytest.raises(ValueError, match="size"):
+        stable_rvs(1.5, -1, rng=0)
+    with pytest.raises(TypeError, match="size"):
+        stable_rvs(1.5, 2.5, rng=0)
+    with pytest.raises(ValueError, match="scale"):
+        stable_rvs(1.5, 10, rng=0, scale=0.0)
+    with pytest.raises(ValueError, match="n_threads"):
+        stable_rvs(1.5, 10, rng=0, n_threads=0)
 
 
 # ----------------------------------------------------------------------------- estimators
