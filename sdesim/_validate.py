@@ -60,18 +60,56 @@ def alpha_array(alpha, m: int | None = None, name: str = "alpha") -> np.ndarray:
     return a
 
 
-def psd_matrix(value, name: str, *, tol: float = 1e-10) -> np.ndarray:
-    """Return a symmetric positive semi-definite matrix, raising with ``name`` otherwise."""
-    S = as_finite_array(value, name, ndim=(2,))
-    if S.shape[0] != S.shape[1]:
-        raise ValueError(f"{name} must be square, got shape {S.shape}")
-    scale = max(1.0, float(np.max(np.abs(S))))
-    if not np.allclose(S, S.T, atol=tol * scale, rtol=0):
-        raise ValueError(f"{name} must be symmetric")
-    lam_min = float(np.linalg.eigvalsh((S + S.T) / 2).min())
-    if lam_min < -tol * scale:
-        raise ValueError(f"{name} must be positive semi-definite, smallest eigenvalue {lam_min:.3g}")
+def shaped_array(value, name: str, shape: tuple[int | None, ...], expect: str) -> np.ndarray:
+    """A finite array of the given shape (``None``: any length); ``expect`` describes it."""
+    arr = as_finite_array(value, name)
+    if arr.ndim != len(shape) or any(s is not None and s != n for s, n in zip(shape, arr.shape)):
+        raise ValueError(f"{name} must have shape {expect}, got {arr.shape}")
+    return arr
+
+
+def square_matrix(value, name: str, d: int | None = None) -> np.ndarray:
+    """A finite non-empty square matrix, of shape ``(d, d)`` when ``d`` is given."""
+    S = as_finite_array(value, name)
+    if S.ndim != 2 or S.shape[0] != S.shape[1] or S.shape[0] == 0:
+        raise ValueError(f"{name} must be a square matrix of shape (d, d), got {S.shape}")
+    if d is not None and S.shape != (d, d):
+        raise ValueError(f"{name} must have shape (d, d) = ({d}, {d}), got {S.shape}")
     return S
+
+
+def _sym_tol(S: np.ndarray) -> float:
+    return 1e-10 * max(float(np.max(np.abs(S), initial=0.0)), np.finfo(float).tiny)
+
+
+def symmetric_matrix(value, name: str, d: int | None = None) -> np.ndarray:
+    """A finite symmetric matrix (up to a relative 1e-10), returned exactly symmetrised."""
+    S = square_matrix(value, name, d)
+    if not np.allclose(S, S.T, rtol=0.0, atol=_sym_tol(S)):
+        raise ValueError(f"{name} must be symmetric, got max |{name} - {name}^T| = "
+                         f"{float(np.max(np.abs(S - S.T))):.3g}")
+    return (S + S.T) / 2
+
+
+def psd_matrix(value, name: str, d: int | None = None) -> np.ndarray:
+    """A symmetric positive semi-definite matrix (symmetrised), raising with ``name`` otherwise."""
+    S = symmetric_matrix(value, name, d)
+    lam_min = float(np.linalg.eigvalsh(S).min())
+    if lam_min < -_sym_tol(S):
+        raise ValueError(f"{name} must be positive semi-definite, got smallest eigenvalue "
+                         f"{lam_min:.3g}")
+    return S
+
+
+def real_scalar(value, name: str, *, positive: bool) -> float:
+    """A finite real scalar that is > 0 (``positive``) or >= 0."""
+    arr = as_finite_array(value, name)
+    if arr.ndim != 0:
+        raise ValueError(f"{name} must be a scalar, got shape {arr.shape}")
+    v = float(arr)
+    if (positive and v <= 0) or v < 0:
+        raise ValueError(f"{name} must be {'> 0' if positive else '>= 0'}, got {v}")
+    return v
 
 
 def n_steps_for(T: float, dt: float, name: str = "dt") -> int:

@@ -42,6 +42,8 @@ from typing import Callable, Sequence, TypeVar, Union
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.linalg import expm, solve_continuous_lyapunov, solve_discrete_lyapunov
+from ._validate import (as_finite_array, psd_matrix, real_scalar, shaped_array, square_matrix,
+                        symmetric_matrix)
 
 __all__ = [
     "Moments",
@@ -106,7 +108,7 @@ class Moments:
         second = np.array(self.second, dtype=float)
         if mean.ndim < 1 or second.shape != mean.shape + mean.shape[-1:]:
             raise ValueError(
-                f"`second` must have shape mean.shape + (d,) = {mean.shape + mean.shape[-1:]}, "
+                f"second must have shape mean.shape + (d,) = {mean.shape + mean.shape[-1:]}, "
                 f"got {second.shape}"
             )
         mean.flags.writeable = False
@@ -116,7 +118,7 @@ class Moments:
         if self._cov is not None:
             cov = np.array(self._cov, dtype=float)
             if cov.shape != second.shape:
-                raise ValueError(f"`_cov` must have shape {second.shape}, got {cov.shape}")
+                raise ValueError(f"_cov must have shape {second.shape}, got {cov.shape}")
             cov.flags.writeable = False
             object.__setattr__(self, "_cov", cov)
 
@@ -129,103 +131,30 @@ class Moments:
 
 
 # ---------------------------------------------------------------------------------------------
-# Private input checks (self-contained on purpose; each error names the argument)
+# Input checks specific to this module (the shared ones are in _validate.py)
 # ---------------------------------------------------------------------------------------------
 
 
-def _array(value: ArrayLike, name: str) -> FloatArray:
-    """``value`` as a finite float64 array (a copy), else TypeError/ValueError naming ``name``."""
-    try:
-        arr = np.array(value, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(
-            f"`{name}` must be a real numeric array, got {type(value).__name__}"
-        ) from exc
-    if not np.all(np.isfinite(arr)):
-        bad = int(np.sum(~np.isfinite(arr)))
-        raise ValueError(f"`{name}` must be finite, got {bad} non-finite of {arr.size} entries")
-    return arr
-
-
-def _shaped(value: ArrayLike, name: str, shape: tuple[int | None, ...], expect: str) -> FloatArray:
-    """Finite array with the given shape (``None`` = any length); ``expect`` describes it."""
-    arr = _array(value, name)
-    ok = arr.ndim == len(shape) and all(s is None or s == n for s, n in zip(shape, arr.shape))
-    if not ok:
-        raise ValueError(f"`{name}` must have shape {expect}, got {arr.shape}")
-    return arr
-
-
-def _square(value: ArrayLike, name: str) -> FloatArray:
-    """Finite square matrix, shape (d, d)."""
-    arr = _array(value, name)
-    if arr.ndim != 2 or arr.shape[0] != arr.shape[1] or arr.shape[0] == 0:
-        raise ValueError(f"`{name}` must be a square matrix of shape (d, d), got {arr.shape}")
-    return arr
-
-
-def _sym_tol(S: FloatArray) -> float:
-    return 1e-10 * max(float(np.max(np.abs(S), initial=0.0)), np.finfo(float).tiny)
-
-
-def _symmetric(value: ArrayLike, name: str, d: int | None = None) -> FloatArray:
-    """Finite symmetric (d, d) matrix (up to a relative 1e-10), returned exactly symmetrised."""
-    S = _square(value, name)
-    if d is not None and S.shape != (d, d):
-        raise ValueError(f"`{name}` must have shape (d, d) = ({d}, {d}), got {S.shape}")
-    if not np.allclose(S, S.T, rtol=0.0, atol=_sym_tol(S)):
-        raise ValueError(f"`{name}` must be symmetric, got max |{name} - {name}^T| = "
-                         f"{float(np.max(np.abs(S - S.T))):.3g}")
-    return (S + S.T) / 2
-
-
-def _psd(value: ArrayLike, name: str, d: int | None = None) -> FloatArray:
-    """Finite symmetric positive semi-definite (d, d) matrix."""
-    S = _symmetric(value, name, d)
-    lam_min = float(np.linalg.eigvalsh(S).min())
-    if lam_min < -_sym_tol(S):
-        raise ValueError(
-            f"`{name}` must be positive semi-definite, got smallest eigenvalue {lam_min:.3g}"
-        )
-    return S
-
-
 def _vector(value: ArrayLike, name: str, d: int) -> FloatArray:
-    return _shaped(value, name, (d,), f"(d,) = ({d},)")
-
-
-def _scalar(value: ArrayLike, name: str, *, positive: bool) -> float:
-    """A finite real scalar that is > 0 (``positive``) or >= 0."""
-    try:
-        arr = np.asarray(value, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"`{name}` must be a real number, got {type(value).__name__}") from exc
-    if arr.ndim != 0:
-        raise ValueError(f"`{name}` must be a scalar, got shape {arr.shape}")
-    v = float(arr)
-    if not math.isfinite(v):
-        raise ValueError(f"`{name}` must be finite, got {v}")
-    if (positive and v <= 0) or v < 0:
-        raise ValueError(f"`{name}` must be {'> 0' if positive else '>= 0'}, got {v}")
-    return v
+    return shaped_array(value, name, (d,), f"(d,) = ({d},)")
 
 
 def _steps(value: StepsLike, name: str = "n_steps") -> tuple[NDArray[np.int64], bool]:
     """Non-negative integer step count(s): (flat int array, whether a scalar was given)."""
     if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"`{name}` must be a non-negative integer or a sequence of them, got bool")
+        raise TypeError(f"{name} must be a non-negative integer or a sequence of them, got bool")
     try:
         arr = np.asarray(value)
     except (TypeError, ValueError) as exc:  # pragma: no cover - ragged input
-        raise TypeError(f"`{name}` must be integer(s), got {type(value).__name__}") from exc
+        raise TypeError(f"{name} must be integer(s), got {type(value).__name__}") from exc
     if arr.ndim > 1:
-        raise ValueError(f"`{name}` must be an integer or a 1-d sequence, got shape {arr.shape}")
+        raise ValueError(f"{name} must be an integer or a 1-d sequence, got shape {arr.shape}")
     if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
         arr = arr.astype(np.int64)
     if arr.dtype.kind not in "iu":
-        raise TypeError(f"`{name}` must be integer(s), got {value!r}")
+        raise TypeError(f"{name} must be integer(s), got {value!r}")
     if np.any(arr < 0):
-        raise ValueError(f"`{name}` must be >= 0, got {arr.tolist()}")
+        raise ValueError(f"{name} must be >= 0, got {arr.tolist()}")
     return arr.astype(np.int64).reshape(-1), arr.ndim == 0
 
 
@@ -250,12 +179,12 @@ def _coefficient_lists(
     Bs = np.zeros((0, d, d))
     bs = np.zeros((0, d))
     if given(B_list):
-        Bs = _shaped(B_list, "B_list", (None, d, d), f"(m, d, d) = (m, {d}, {d})")
+        Bs = shaped_array(B_list, "B_list", (None, d, d), f"(m, d, d) = (m, {d}, {d})")
     if given(b_list):
-        bs = _shaped(b_list, "b_list", (None, d), f"(m, d) = (m, {d})")
+        bs = shaped_array(b_list, "b_list", (None, d), f"(m, d) = (m, {d})")
     if len(Bs) and len(bs) and len(Bs) != len(bs):
         raise ValueError(
-            f"`B_list` and `b_list` must have the same length m, got {len(Bs)} and {len(bs)}"
+            f"B_list and b_list must have the same length m, got {len(Bs)} and {len(bs)}"
         )
     m = max(len(Bs), len(bs))
     if len(Bs) == 0:
@@ -267,7 +196,7 @@ def _coefficient_lists(
 
 def _linear_problem(A, B_list, x0, a, b_list):
     """Validated (A, Bs, x0, a, bs) of a general linear problem."""
-    A = _square(A, "A")
+    A = square_matrix(A, "A")
     d = A.shape[0]
     x0 = _vector(x0, "x0", d)
     a = np.zeros(d) if a is None else _vector(a, "a", d)
@@ -276,9 +205,9 @@ def _linear_problem(A, B_list, x0, a, b_list):
 
 
 def _ou_problem(A: ArrayLike, B: ArrayLike) -> tuple[FloatArray, FloatArray]:
-    A = _square(A, "A")
+    A = square_matrix(A, "A")
     d = A.shape[0]
-    B = _shaped(B, "B", (d, None), f"(d, m) = ({d}, m)")
+    B = shaped_array(B, "B", (d, None), f"(d, m) = ({d}, m)")
     return A, B
 
 
@@ -324,7 +253,7 @@ def _continuous_stationary(A: FloatArray, Q: FloatArray, name: str = "A") -> Flo
     re_min = float(np.linalg.eigvals(A).real.min())
     if re_min <= 0:
         raise ValueError(
-            f"`{name}` must have all eigenvalues with positive real part for a stationary "
+            f"{name} must have all eigenvalues with positive real part for a stationary "
             f"law to exist, got an eigenvalue with real part {re_min:.3g}"
         )
     return _sym(solve_continuous_lyapunov(A, Q))
@@ -336,15 +265,15 @@ def _em_stationary(A: FloatArray, Q: FloatArray, h: float, h_name: str, A_name: 
     eig = np.linalg.eigvals(A)
     if np.any(eig.real <= 0):
         raise ValueError(
-            f"`{A_name}` must have all eigenvalues with positive real part (no step "
-            f"`{h_name}` > 0 gives a stationary law), got an eigenvalue with real part "
+            f"{A_name} must have all eigenvalues with positive real part (no step "
+            f"{h_name} > 0 gives a stationary law), got an eigenvalue with real part "
             f"{float(eig.real.min()):.3g}"
         )
     M = np.eye(d) - h * A
     rho = float(np.max(np.abs(1.0 - h * eig)))
     if rho >= 1.0:
         raise ValueError(
-            f"`{h_name}` = {h:g} is too large: the spectral radius of I - {h_name} {A_name} "
+            f"{h_name} = {h:g} is too large: the spectral radius of I - {h_name} {A_name} "
             f"is {rho:.6g} >= 1, so the chain has no stationary law"
         )
     return _sym(solve_discrete_lyapunov(M, h * Q))
@@ -577,9 +506,9 @@ def ou_mean(A: ArrayLike, x0: ArrayLike, t: float) -> FloatArray:
     ----------
     THEORY.md §C.1, ``m(t) = e^{-At} x0``.
     """
-    A = _square(A, "A")
+    A = square_matrix(A, "A")
     x0 = _vector(x0, "x0", A.shape[0])
-    t = _scalar(t, "t", positive=False)
+    t = real_scalar(t, "t", positive=False)
     return expm(-A * t) @ x0
 
 
@@ -623,7 +552,7 @@ def ou_cov(A: ArrayLike, B: ArrayLike, t: float) -> FloatArray:
     THEORY.md §C.1; C. F. Van Loan, IEEE Trans. Automat. Control 23 (1978) 395–404.
     """
     A, B = _ou_problem(A, B)
-    t = _scalar(t, "t", positive=False)
+    t = real_scalar(t, "t", positive=False)
     return _gramian(-A, B @ B.T, t)
 
 
@@ -729,7 +658,7 @@ def linear_moments(
     Kloeden & Platen (1992) §4.8 (moment equations of linear SDEs); THEORY.md §C.1, §C.2.
     """
     A, Bs, x0, a, bs = _linear_problem(A, B_list, x0, a, b_list)
-    t = _scalar(t, "t", positive=False)
+    t = real_scalar(t, "t", positive=False)
     if not np.any(Bs):
         return _linear_moments_additive(A, a, bs, x0, t)
     return _linear_moments_kron(A, Bs, a, bs, x0, t)
@@ -804,7 +733,7 @@ def em_chain_moments(
     THEORY.md §C.2 (EM chains whose moments are exact), §C.1 (discrete recursion).
     """
     A, Bs, x0, a, bs = _linear_problem(A, B_list, x0, a, b_list)
-    h = _scalar(h, "h", positive=True)
+    h = real_scalar(h, "h", positive=True)
     return _em_moments(A, Bs, a, bs, x0, h, n_steps)
 
 
@@ -893,7 +822,7 @@ def ou_em_stationary_cov(A: ArrayLike, B: ArrayLike, h: float) -> FloatArray:
     THEORY.md §C.1 ("Discrete SGD/NGD, exact") and §C.2 (EM stationary variance of OU).
     """
     A, B = _ou_problem(A, B)
-    h = _scalar(h, "h", positive=True)
+    h = real_scalar(h, "h", positive=True)
     return _em_stationary(A, B @ B.T, h, "h", "A")
 
 
@@ -907,12 +836,12 @@ def _check_sgd_lr(H: FloatArray, lr: float) -> None:
     lam = np.linalg.eigvalsh(H)
     if lam.min() <= 0:
         raise ValueError(
-            f"`H` must be positive definite for a stationary law (no `lr` > 0 can give "
+            f"H must be positive definite for a stationary law (no lr > 0 can give "
             f"0 < lr*lambda < 2), got smallest eigenvalue {float(lam.min()):.3g}"
         )
     if lr * lam.max() >= 2:
         raise ValueError(
-            f"`lr` = {lr:g} is too large: need 0 < lr*lambda_i < 2 for every eigenvalue of H, "
+            f"lr = {lr:g} is too large: need 0 < lr*lambda_i < 2 for every eigenvalue of H, "
             f"got lr*lambda_max = {float(lr * lam.max()):.6g}"
         )
 
@@ -969,10 +898,10 @@ def sgd_quadratic_moments(
     ----------
     THEORY.md §C.1, "Discrete SGD/NGD, exact".
     """
-    H = _symmetric(H, "H")
+    H = symmetric_matrix(H, "H")
     d = H.shape[0]
-    Sigma = _psd(Sigma, "Sigma", d)
-    lr = _scalar(lr, "lr", positive=True)
+    Sigma = psd_matrix(Sigma, "Sigma", d)
+    lr = real_scalar(lr, "lr", positive=True)
     x0 = _vector(x0, "x0", d)
     x_star = _vector(x_star, "x_star", d)
     F = _factor(lr * Sigma)  # F F^T = lr Sigma, so the per-step noise covariance is lr^2 Sigma
@@ -1016,9 +945,9 @@ def sgd_stationary_cov(H: ArrayLike, Sigma: ArrayLike, lr: float) -> FloatArray:
     ----------
     THEORY.md §C.1, "Discrete SGD/NGD, exact".
     """
-    H = _symmetric(H, "H")
-    Sigma = _psd(Sigma, "Sigma", H.shape[0])
-    lr = _scalar(lr, "lr", positive=True)
+    H = symmetric_matrix(H, "H")
+    Sigma = psd_matrix(Sigma, "Sigma", H.shape[0])
+    lr = real_scalar(lr, "lr", positive=True)
     _check_sgd_lr(H, lr)
     return _em_stationary(H, lr * Sigma, lr, "lr", "H")
 
@@ -1059,9 +988,9 @@ def sde_stationary_cov(H: ArrayLike, Sigma: ArrayLike, lr: float) -> FloatArray:
     ----------
     THEORY.md §C.1 ("The SGD special case": ``H S + S H = lr Sigma``); LMA eq. (2).
     """
-    H = _symmetric(H, "H")
-    Sigma = _psd(Sigma, "Sigma", H.shape[0])
-    lr = _scalar(lr, "lr", positive=True)
+    H = symmetric_matrix(H, "H")
+    Sigma = psd_matrix(Sigma, "Sigma", H.shape[0])
+    lr = real_scalar(lr, "lr", positive=True)
     return _continuous_stationary(H, lr * Sigma, "H")
 
 
@@ -1071,15 +1000,15 @@ def sde_stationary_cov(H: ArrayLike, Sigma: ArrayLike, lr: float) -> FloatArray:
 
 
 def _stable_params(theta, sigma, alpha):
-    theta = _array(theta, "theta")
+    theta = as_finite_array(theta, "theta")
     if np.any(theta <= 0):
-        raise ValueError(f"`theta` must be > 0, got {theta.tolist()}")
-    sigma = _array(sigma, "sigma")
+        raise ValueError(f"theta must be > 0, got {theta.tolist()}")
+    sigma = as_finite_array(sigma, "sigma")
     if np.any(sigma < 0):
-        raise ValueError(f"`sigma` must be >= 0, got {sigma.tolist()}")
-    alpha = _array(alpha, "alpha")
+        raise ValueError(f"sigma must be >= 0, got {sigma.tolist()}")
+    alpha = as_finite_array(alpha, "alpha")
     if np.any((alpha <= 0) | (alpha > 2)):
-        raise ValueError(f"`alpha` must lie in (0, 2], got {alpha.tolist()}")
+        raise ValueError(f"alpha must lie in (0, 2], got {alpha.tolist()}")
     return theta, sigma, alpha
 
 
@@ -1087,11 +1016,11 @@ def _nonneg_times(t: ArrayLike, name: str) -> FloatArray:
     try:
         t = np.array(t, dtype=float)
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"`{name}` must be real, got {type(t).__name__}") from exc
+        raise TypeError(f"{name} must be real, got {type(t).__name__}") from exc
     if np.any(np.isnan(t)) or np.any(t == -np.inf):
-        raise ValueError(f"`{name}` must not be NaN or -inf")
+        raise ValueError(f"{name} must not be NaN or -inf")
     if np.any(t < 0):
-        raise ValueError(f"`{name}` must be >= 0 (np.inf allowed), got {t.tolist()}")
+        raise ValueError(f"{name} must be >= 0 (np.inf allowed), got {t.tolist()}")
     return t
 
 
@@ -1099,7 +1028,7 @@ def _broadcast(**arrays: FloatArray) -> None:
     try:
         np.broadcast_shapes(*(a.shape for a in arrays.values()))
     except ValueError as exc:
-        shapes = ", ".join(f"`{k}` {v.shape}" for k, v in arrays.items())
+        shapes = ", ".join(f"{k} {v.shape}" for k, v in arrays.items())
         raise ValueError(f"arguments do not broadcast together: {shapes}") from exc
 
 
@@ -1193,14 +1122,14 @@ def stable_ou_em_scale(
     THEORY.md §C.6, "Stable OU, exact" (EM chain stationary scale).
     """
     theta, sigma, alpha = _stable_params(theta, sigma, alpha)
-    h = _array(h, "h")
+    h = as_finite_array(h, "h")
     if np.any(h <= 0):
-        raise ValueError(f"`h` must be > 0, got {h.tolist()}")
+        raise ValueError(f"h must be > 0, got {h.tolist()}")
     _broadcast(theta=theta, sigma=sigma, alpha=alpha, h=h)
     th = theta * h
     if np.any(th >= 2):
         raise ValueError(
-            f"`h` is too large: need theta*h < 2 for a stationary EM chain, got theta*h = "
+            f"h is too large: need theta*h < 2 for a stationary EM chain, got theta*h = "
             f"{np.asarray(th).tolist()}"
         )
     # 1 - |1 - theta h|^alpha = -expm1(alpha log|1 - theta h|), accurate for small theta h
@@ -1256,8 +1185,8 @@ def stable_ou_charfn(
     ----------
     THEORY.md §C.6, "Stable OU, exact"; §0.5 (standard SαS).
     """
-    u = _array(u, "u")
-    x0 = _array(x0, "x0")
+    u = as_finite_array(u, "u")
+    x0 = as_finite_array(x0, "x0")
     theta, sigma, alpha = _stable_params(theta, sigma, alpha)
     t = _nonneg_times(t, "t")
     _broadcast(u=u, x0=x0, theta=theta, sigma=sigma, alpha=alpha, t=t)

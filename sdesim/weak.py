@@ -36,6 +36,7 @@ from typing import Callable
 
 import numpy as np
 
+from ._validate import positive_float
 from .order_fit import OrderFit, fit_order
 
 __all__ = ["WeakOrderResult", "weak_order", "check_test_function_moments"]
@@ -386,12 +387,7 @@ def weak_order(sde, x0, T: float, g: Callable, dts, n_paths: int, exact: float |
     t0 = time.perf_counter()
     if not callable(g):
         raise TypeError(f"g must be callable g(x) -> (n_paths,), got {type(g).__name__}")
-    try:
-        T = float(T)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"T must be a positive number, got {T!r}") from exc
-    if not math.isfinite(T) or T <= 0:
-        raise ValueError(f"T must be finite and > 0, got {T}")
+    T = positive_float(T, "T")
     dts_sorted = _check_dts(dts, T)
     need = 4 if exact is not None else 5
     if dts_sorted.size < need:

@@ -488,14 +488,14 @@ I2 = np.eye(2)
     ],
 )
 def test_value_errors_name_the_argument(call, name):
-    with pytest.raises(ValueError, match=f"`{name}`"):
+    with pytest.raises(ValueError, match=rf"\b{name}\b"):
         call()
 
 
 def test_type_errors():
-    with pytest.raises(TypeError, match="`n_steps`"):
+    with pytest.raises(TypeError, match="n_steps"):
         em_chain_moments(I2, [], [1, 1], 0.1, 2.5)
-    with pytest.raises(TypeError, match="`A`"):
+    with pytest.raises(TypeError, match=r"\bA\b"):
         ou_mean("not a matrix", [1.0], 1.0)
     # an integral float is accepted
     assert em_chain_moments(I2, [], [1, 1], 0.1, 3.0).mean.shape == (2,)
