@@ -11,9 +11,10 @@ Guarantees (both drivers):
    ``r h``, so summing fine increments is an exact sample of the coarse grid driven by the same
    path. :func:`sdesim.simulate.expectation_levels` uses this for coupled weak-error estimates.
 2. **Seeding.** Every draw comes from the ``numpy.random.Generator`` passed in, in row-major
-   order of ``(path, coordinate)``; the numba backend draws the same numbers in the same order
-   (numba implements numpy's ziggurat and uniform/exponential samplers bit for bit), so both
-   backends see the same noise.
+   order of ``(path, coordinate)``. The backend ``"numba-numpy-rng"`` draws the same numbers in
+   the same order (numba implements numpy's ziggurat and uniform/exponential samplers bit for
+   bit); the default ``"numba"`` backend seeds its faster in-kernel xoshiro256++ stream from
+   the chunk's generator instead (:mod:`sdesim.backends.xoshiro`): same law, other numbers.
 
 References
 ----------
@@ -91,8 +92,8 @@ def standard_stable(rng: np.random.Generator, alpha, shape: tuple[int, ...]) -> 
 
     Chambers–Mallows–Stuck: with ``V ~ U(-π/2, π/2)`` and ``W ~ Exp(1)`` independent,
     ``Z = sin(αV) / cos(V)^{1/α} · (cos((1-α)V) / W)^{(1-α)/α}`` (``tan V`` at α = 1).
-    All uniforms are drawn first, then all exponentials (row-major), which the numba backend
-    reproduces bit for bit.
+    All uniforms are drawn first, then all exponentials (row-major), which the backend
+    ``"numba-numpy-rng"`` reproduces bit for bit.
 
     Parameters
     ----------

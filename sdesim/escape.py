@@ -16,10 +16,12 @@ Exact and asymptotic references for tests and validation are here too:
 :func:`getoor_mean_exit_time`, :func:`diffusion_mean_exit_time`, :func:`kramers_time`,
 :func:`stable_tail_constant`, :func:`big_jump_rate`, :func:`scheduler_survival`.
 
-Backends: ``"numba"`` (compiled, one in-kernel generator per chunk, chunks on threads; alive
-paths are compacted after every step so finished paths cost nothing) and ``"numpy"`` (the
-readable reference). Both draw the increments of the alive paths, in path order, from the chunk's
-generator, so they agree to rounding (bitwise for Brownian additive/diagonal noise).
+Backends: ``"numba"`` (compiled, one fast in-kernel generator per chunk, chunks on threads;
+alive paths are compacted after every step so finished paths cost nothing), ``"numpy"`` (the
+readable reference) and ``"numba-numpy-rng"`` (the numba kernel drawing from numpy's stream).
+``"numpy"`` and ``"numba-numpy-rng"`` draw the increments of the alive paths, in path order,
+from the chunk's generator, so they agree to rounding (bitwise for Brownian additive/diagonal
+noise); ``"numba"`` agrees with them in law.
 
 References
 ----------
@@ -39,6 +41,8 @@ import numba
 import numpy as np
 
 from ._validate import alpha_array, as_finite_array, n_steps_for, positive_float, positive_int
+from .backends import xoshiro
+from .backends.common import BACKENDS
 from .sde import SDE, LinearSDE
 from .stats import Estimate
 
@@ -481,11 +485,13 @@ def exit_times(sde: SDE, x0, domain: Domain, dt: float, t_max: float, n_paths: i
         Censoring time.
     n_paths : int
     rng : int, Generator, SeedSequence or None
-    backend : {"numba", "numpy"}
+    backend : {"numba", "numpy", "numba-numpy-rng"}
+        As in :func:`sdesim.simulate`: ``"numba"`` draws from the fast xoshiro256++ stream,
+        ``"numba-numpy-rng"`` from numpy's, which gives the numpy backend's exit times exactly.
         ``Predicate`` domains always run on numpy.
     chunk_size : int, optional
-        Paths per chunk (default :data:`CHUNK_SIZE`, the same for both backends so that
-        they see the same noise); results depend on it.
+        Paths per chunk (default :data:`CHUNK_SIZE`, the same for all backends so that
+        ``"numpy"`` and ``"numba-numpy-rng"`` see the same noise); results depend on it.
     n_threads : int, optional
     quiet : bool
         Turn the progress bar off.
@@ -528,12 +534,13 @@ def exit_times(sde: SDE, x0, domain: Domain, dt: float, t_max: float, n_paths: i
     t_max = positive_float(t_max, "t_max")
     n_max = n_steps_for(t_max, dt)
     n_paths = positive_int(n_paths, "n_paths")
-    if backend not in ("numba", "numpy"):
-        raise ValueError(f"backend must be 'numba' or 'numpy', got {backend!r}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     x0 = _initial_states(x0, n_paths, sde.d)
     sde.check(0.0, np.array(x0[:2], dtype=float))
     arrays = domain.arrays(sde.d)
-    kernel = _kernel(sde) if backend == "numba" and arrays is not None else None
+    kernel = _kernel(sde) if backend != "numpy" and arrays is not None else None
+    source = (lambda gen: gen) if backend == "numba-numpy-rng" else xoshiro.seed_state
     size = positive_int(chunk_size, "chunk_size") if chunk_size is not None else CHUNK_SIZE
     seed = _root_seed(rng)
     steps = np.empty(n_paths, np.int64)
@@ -553,7 +560,7 @@ def exit_times(sde: SDE, x0, domain: Domain, dt: float, t_max: float, n_paths: i
         else:
             s_, p_, a_, d_ = (np.full(len(xc), -1, np.int64), np.empty_like(xc),
                               np.full(len(xc), -1, np.int64), np.zeros(len(xc), np.int64))
-            kernel(xc, dt, n_max, gen, sde.driver.code, alpha, scale, code, lo, hi, center,
+            kernel(xc, dt, n_max, source(gen), sde.driver.code, alpha, scale, code, lo, hi, center,
                    r2, s_, p_, a_, d_)
             steps[sl], pos[sl], axis[sl], side[sl] = s_, p_, a_, d_
         return sl.stop - sl.start

@@ -144,7 +144,7 @@ def _chunks(sde: SDE, x0: np.ndarray, h: float, n_fine: int, ratios, save_steps,
     sde.check(0.0, np.array(x0[:2], dtype=float))
     module = get_backend(backend)
     kernel = None
-    if backend == "numba":
+    if backend != "numpy":
         kernel = module.prepare(sde, np.array(x0[:1], dtype=float))
         if kernel is None:
             module, backend = get_backend("numpy"), "numpy"
@@ -235,7 +235,10 @@ def simulate(sde: SDE, x0, T: float, dt: float, n_paths: int = 1, *, save_at=Non
     save_at : array_like of times, optional
         Times to save (multiples of ``dt`` in ``[0, T]``); default every step.
     rng : int, Generator, SeedSequence or None
-    backend : {"numba", "numpy"}
+    backend : {"numba", "numpy", "numba-numpy-rng"}
+        ``"numba"``: compiled kernels with the fast in-kernel xoshiro256++ generator;
+        ``"numpy"``: the readable reference; ``"numba-numpy-rng"``: the numba kernels on numpy's
+        stream, bitwise comparable with ``"numpy"`` (see :mod:`sdesim.backends.numba_backend`).
     chunk_size : int, optional
         Paths per chunk (default :func:`default_chunk_size`); results depend on it.
     n_threads : int, optional

@@ -138,21 +138,27 @@ def test_backends_agree_and_threads_do_not_matter():
     for drv in (sdesim.Stable([1.5, 1.8]), None):
         sde = sdesim.SDE(_cubic, np.array([0.7, 0.5]), d=2, noise="additive", driver=drv)
         kw = dict(dt=1e-2, t_max=20.0, n_paths=600, rng=5, quiet=True, chunk_size=200)
-        a = exit_times(sde, [0.0, 0.1], Ball(0.0, 1.0), backend="numba", n_threads=1, **kw)
-        b = exit_times(sde, [0.0, 0.1], Ball(0.0, 1.0), backend="numba", n_threads=2, **kw)
+        a = exit_times(sde, [0.0, 0.1], Ball(0.0, 1.0), backend="numba-numpy-rng", n_threads=1,
+                       **kw)
+        b = exit_times(sde, [0.0, 0.1], Ball(0.0, 1.0), backend="numba-numpy-rng", n_threads=2,
+                       **kw)
         c = exit_times(sde, [0.0, 0.1], Ball(0.0, 1.0), backend="numpy", **kw)
         assert np.array_equal(a.times, b.times) and np.array_equal(a.position, b.position)
         assert np.array_equal(a.times, c.times)
         assert np.array_equal(a.axis, c.axis) and np.array_equal(a.side, c.side)
         np.testing.assert_allclose(a.position, c.position, rtol=1e-12, atol=1e-12)
-        d = exit_times(sde, [0.0, 0.1], Ball(0.0, 1.0), **{**kw, "rng": 6})
+        d = exit_times(sde, [0.0, 0.1], Ball(0.0, 1.0), backend="numba-numpy-rng",
+                       **{**kw, "rng": 6})
         assert not np.array_equal(a.times, d.times)
+        # the fast stream: thread-independent too
+        e, f = (exit_times(sde, [0.0, 0.1], Ball(0.0, 1.0), n_threads=k, **kw) for k in (1, 2))
+        assert np.array_equal(e.times, f.times) and np.array_equal(e.position, f.position)
 
 
 def test_linear_sde_kernel_matches_numpy():
     ou = sdesim.ou([1.0, 2.0], [0.5, 0.7], driver=sdesim.Stable([1.3, 1.9]))
     kw = dict(dt=1e-2, t_max=30.0, n_paths=800, rng=7, quiet=True, chunk_size=300)
-    a = exit_times(ou, [0.0, 0.2], Box([-1, -1], [1, 2]), **kw)
+    a = exit_times(ou, [0.0, 0.2], Box([-1, -1], [1, 2]), backend="numba-numpy-rng", **kw)
     b = exit_times(ou, [0.0, 0.2], Box([-1, -1], [1, 2]), backend="numpy", **kw)
     assert np.array_equal(a.times, b.times) and np.array_equal(a.axis, b.axis)
     # exit positions really are outside, on the recorded axis and side

@@ -291,7 +291,7 @@ def test_schedulers():
         multistep_scheduler([1.0], [1.0])
 
 
-@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("backend", ["numpy", "numba-numpy-rng"])
 def test_levy_sgd_sde_is_exactly_sgd_in_sgd_time(backend):
     """EM of the SDE at dt = η reproduces x_{k+1} = x_k - η s_k (∇U - σ ⊙ Z_k) with the same Z
     (the sign of symmetric noise is a convention: the SDE adds its increments)."""

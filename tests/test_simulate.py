@@ -35,7 +35,7 @@ def test_numpy_and_numba_agree_bitwise(name):
     x0 = np.full(sde.d, 0.8)
     kw = dict(T=0.5, dt=0.01, n_paths=300, rng=7, chunk_size=64, quiet=True, save_at=[0.1, 0.5])
     a = sdesim.simulate(sde, x0, backend="numpy", **kw)
-    b = sdesim.simulate(sde, x0, backend="numba", **kw)
+    b = sdesim.simulate(sde, x0, backend="numba-numpy-rng", **kw)
     assert np.array_equal(a.xs, b.xs)
 
 
@@ -49,13 +49,15 @@ def test_general_noise_and_stable_agree_to_rounding():
                 matrix_additive):
         kw = dict(T=0.5, dt=0.01, n_paths=200, rng=3, chunk_size=50, quiet=True)
         a = sdesim.simulate(sde, np.ones(2), backend="numpy", **kw)
-        b = sdesim.simulate(sde, np.ones(2), backend="numba", **kw)
+        b = sdesim.simulate(sde, np.ones(2), backend="numba-numpy-rng", **kw)
         np.testing.assert_allclose(a.xs, b.xs, rtol=1e-12, atol=1e-12)
 
 
-def test_numba_result_independent_of_threads():
+@pytest.mark.parametrize("backend", ["numba", "numba-numpy-rng"])
+def test_numba_result_independent_of_threads(backend):
     sde = sdesim.ou(1.0, 0.7, d=4)
-    kw = dict(T=1.0, dt=0.01, n_paths=1000, rng=123, chunk_size=64, quiet=True, save_at=[1.0])
+    kw = dict(T=1.0, dt=0.01, n_paths=1000, rng=123, chunk_size=64, quiet=True, save_at=[1.0],
+              backend=backend)
     one = sdesim.simulate(sde, np.zeros(4), n_threads=1, **kw)
     two = sdesim.simulate(sde, np.zeros(4), n_threads=2, **kw)
     assert np.array_equal(one.xs, two.xs)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 __all__ = ["SimulationDiverged", "get_backend", "BACKENDS"]
 
-BACKENDS = ("numpy", "numba")
+BACKENDS = ("numpy", "numba", "numba-numpy-rng")
 
 
 class SimulationDiverged(FloatingPointError):
@@ -51,4 +51,7 @@ def get_backend(name: str):
     if name == "numba":
         from . import numba_backend
         return numba_backend
+    if name == "numba-numpy-rng":
+        from . import numba_backend
+        return numba_backend.NUMPY_RNG
     raise ValueError(f"backend must be one of {BACKENDS}, got {name!r}")
