@@ -46,6 +46,7 @@ import numpy as np
 from scipy import stats as _sps
 
 from ._validate import alpha_array, as_finite_array, positive_float, positive_int
+from .backends.stable_cms import _jit, cauchy_block, cms_block
 from .drivers import Stable
 from .sde import SDE
 from .stats import normal_quantile
@@ -145,125 +146,8 @@ def _invert_interval(u: float, se_u: float, z: float, power: float) -> tuple[flo
 
 
 # ----------------------------------------------------------------------------- fast SαS sampler
-# Chambers–Mallows–Stuck with one exp of two logs, on inlined polynomial sin/cos/log/exp that
-# LLVM vectorises (the libm calls do not vectorise and cost ~15 ns each). The polynomials and
-# argument reductions are fdlibm's (Sun Microsystems, 1993: k_sin.c, k_cos.c, e_rem_pio2.c,
-# e_log.c, e_exp.c); each is accurate to about 1 ulp on the ranges used here. FMA contraction
-# is allowed (it only makes the Cody–Waite reductions and Horner steps more exact); no other
-# fast-math flag is, so the compensated steps are kept as written.
-_PIO2_1 = 1.57079632673412561417e+00    # first 33 bits of π/2
-_PIO2_2 = 6.07710050630396597660e-11    # next 33 bits
-_PIO2_2T = 2.02226624879595063154e-21   # π/2 - _PIO2_1 - _PIO2_2
-_TWO_OVER_PI = 6.36619772367581382433e-01
-_S1, _S2, _S3 = -1.66666666666666324348e-01, 8.33333333332248946124e-03, -1.98412698298579493134e-04
-_S4, _S5, _S6 = 2.75573137070700676789e-06, -2.50507602534068634195e-08, 1.58969099521155010221e-10
-_C1, _C2, _C3 = 4.16666666666666019037e-02, -1.38888888888741095749e-03, 2.48015872894767294178e-05
-_C4, _C5, _C6 = -2.75573143513906633035e-07, 2.08757232129817482790e-09, -1.13596475577881948265e-11
-_LN2_HI, _LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10
-_INV_LN2 = 1.44269504088896338700e+00
-_LG1, _LG2, _LG3 = 6.666666666666735130e-01, 3.999999999940941908e-01, 2.857142874366239149e-01
-_LG4, _LG5 = 2.222219843214978396e-01, 1.818357216161805012e-01
-_LG6, _LG7 = 1.531383769920937332e-01, 1.479819860511658591e-01
-_P1, _P2, _P3 = 1.66666666666666019037e-01, -2.77777777770155933842e-03, 6.61375632143793436117e-05
-_P4, _P5 = -1.65339022054652515390e-06, 4.13813679705723846039e-08
-_SQRT2 = 1.4142135623730951
-_EXP_CLAMP = 1400.0                      # |y| beyond this: exp(y) is 0 or inf anyway
-_INF_BITS = 0x7FF0000000000000
-_MANT_MASK = 0x000FFFFFFFFFFFFF
-_TWO_M52 = 2.220446049250313e-16
 STABLE_CHUNK = 1 << 17                   # samples per seeded chunk (fixed: results depend on it)
 _BLOCK = 2048                            # samples per vectorised block inside a chunk
-
-_jit = dict(nogil=True, cache=True, error_model="numpy", fastmath={"contract"})
-_jit_inline = dict(nogil=True, cache=True, error_model="numpy", inline="always",
-                   fastmath={"contract"})
-
-
-@numba.njit(**_jit_inline)
-def _sincos(x):
-    """``(sin x, cos x)`` for ``|x| <= 5π/4`` (Cody–Waite reduction by π/2, fdlibm kernels)."""
-    k = math.floor(x * _TWO_OVER_PI + 0.5)
-    r = ((x - k * _PIO2_1) - k * _PIO2_2) - k * _PIO2_2T
-    z = r * r
-    s = r + z * r * (_S1 + z * (_S2 + z * (_S3 + z * (_S4 + z * (_S5 + z * _S6)))))
-    hz = 0.5 * z
-    w = 1.0 - hz
-    c = w + (((1.0 - w) - hz) + z * z * (_C1 + z * (_C2 + z * (_C3 + z * (_C4 + z * (
-        _C5 + z * _C6))))))
-    if k == 0.0:
-        return s, c
-    if k == 1.0:
-        return c, -s
-    if k == -1.0:
-        return -c, s
-    return -s, -c
-
-
-@numba.njit(**_jit_inline)
-def _log_bits(b):
-    """``log x`` from the bits ``b`` of a positive normal double ``x`` (``inf`` for +inf)."""
-    dk = float((b >> 52) - 1023)
-    m = 1.0 + float(b & _MANT_MASK) * _TWO_M52
-    if m > _SQRT2:
-        m *= 0.5
-        dk += 1.0
-    f = m - 1.0
-    s = f / (2.0 + f)
-    z = s * s
-    w = z * z
-    R = z * (_LG1 + w * (_LG3 + w * (_LG5 + w * _LG7))) + w * (_LG2 + w * (_LG4 + w * _LG6))
-    hfsq = 0.5 * f * f
-    out = dk * _LN2_HI - ((hfsq - (s * (hfsq + R) + dk * _LN2_LO)) - f)
-    if b >= _INF_BITS:
-        out = math.inf
-    return out
-
-
-@numba.njit(**_jit_inline)
-def _exp_parts(y):
-    """``exp y = e · 2^k1 · 2^k2``: returns ``e`` and the bits of the two powers of two."""
-    y = min(max(y, -_EXP_CLAMP), _EXP_CLAMP)
-    k = math.floor(y * _INV_LN2 + 0.5)
-    hi = y - k * _LN2_HI
-    lo = k * _LN2_LO
-    r = hi - lo
-    t = r * r
-    c = r - t * (_P1 + t * (_P2 + t * (_P3 + t * (_P4 + t * _P5))))
-    e = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi)
-    ki = np.int64(k)
-    k1 = ki >> 1
-    return e, (k1 + 1023) << 52, (ki - k1 + 1023) << 52
-
-
-@numba.njit(**_jit)
-def _cms_block(v, w, out, alpha, scale, tmp):
-    """CMS transform of angles ``v`` and exponentials ``w`` (shape ``(n,)``) into ``out``.
-
-    ``out = scale · sin(αv) · exp(((1-α)/α) log(cos((1-α)v)/w) - log(cos v)/α)``, the formula
-    of :func:`sdesim.drivers.standard_stable`; ``cos((1-α)v) = cos v cos αv + sin v sin αv``
-    (no cancellation: both terms are >= 0 unless |αv| > π/2, and then the sum stays of the
-    order of the larger term). ``v``, ``w`` and ``tmp`` are overwritten (scratch).
-    """
-    n = v.shape[0]
-    ia = 1.0 / alpha
-    p = (1.0 - alpha) * ia
-    for i in range(n):
-        sv, cv = _sincos(v[i])
-        sa, ca = _sincos(alpha * v[i])
-        out[i] = scale * sa
-        tmp[i] = cv
-        w[i] = (cv * ca + sv * sa) / w[i]
-    wb = w.view(np.int64)
-    tb = tmp.view(np.int64)
-    for i in range(n):
-        v[i] = p * _log_bits(wb[i]) - ia * _log_bits(tb[i])
-    for i in range(n):
-        e, b1, b2 = _exp_parts(v[i])
-        out[i] *= e
-        wb[i] = b1
-        tb[i] = b2
-    for i in range(n):
-        out[i] = (out[i] * w[i]) * tmp[i]
 
 
 @numba.njit(**_jit)
@@ -271,7 +155,8 @@ def _stable_chunk(rng, out, alpha, scale):
     """Fill ``out`` (1-d) with ``scale`` × standard SαS draws from the numpy Generator ``rng``.
 
     Per block of :data:`_BLOCK` samples: the uniforms, then the exponentials, then the
-    vectorised transform :func:`_cms_block`. At α = 1 (Cauchy, ``Z = tan V``) the exponentials
+    vectorised transform :func:`~sdesim.backends.stable_cms.cms_block`. At α = 1 (Cauchy,
+    ``Z = tan V``) the exponentials
     are not needed and not drawn.
     """
     n = out.shape[0]
@@ -283,19 +168,12 @@ def _stable_chunk(rng, out, alpha, scale):
         for i in range(m):
             v[i] = (rng.random() - 0.5) * math.pi
         if alpha == 1.0:
-            _cauchy_block(v[:m], out[s:s + m], scale)
+            cauchy_block(v[:m], out[s:s + m], scale)
             continue
         for i in range(m):
             w[i] = rng.standard_exponential()
-        _cms_block(v[:m], w[:m], out[s:s + m], alpha, scale, tmp[:m])
+        cms_block(v[:m], w[:m], out[s:s + m], alpha, scale, tmp[:m])
 
-
-@numba.njit(**_jit)
-def _cauchy_block(v, out, scale):
-    """``out = scale · tan v`` (the CMS formula at α = 1), vectorised."""
-    for i in range(v.shape[0]):
-        sv, cv = _sincos(v[i])
-        out[i] = scale * sv / cv
 
 
 def stable_rvs(alpha: float, size, rng=None, *, scale: float = 1.0,
@@ -1106,17 +984,65 @@ def multistep_scheduler(milestones, factors) -> Callable[[float], float]:
     return s
 
 
+_COMPILED: dict = {}
+
+
 def _maybe_compiled(fun: Callable, d: int) -> Callable:
-    """``fun`` compiled with numba when it compiles on a ``(2, d)`` probe, else ``fun`` itself."""
+    """``fun`` compiled with numba when it compiles on a ``(2, d)`` probe, else ``fun`` itself.
+
+    Memoised, so SDEs built from the same ``fun`` share one compiled function (and kernels).
+    """
     if hasattr(fun, "py_func"):
         return fun
-    import numba
-    try:
-        jf = numba.njit(fun)
-        jf(np.zeros((2, d)))
-        return jf
-    except Exception:  # noqa: BLE001 - any numba failure means: keep the Python function
-        return fun
+    if (fun, d) not in _COMPILED:
+        import numba
+        try:
+            jf = numba.njit(fun)
+            jf(np.zeros((2, d)))
+        except Exception:  # noqa: BLE001 - any numba failure means: keep the Python function
+            jf = fun
+        _COMPILED[fun, d] = jf
+    return _COMPILED[fun, d]
+
+
+_SGD_FUNCTIONS: dict = {}
+
+
+def _sgd_sde_functions(gU: Callable, sched: Callable, time: str, expo: np.ndarray) -> tuple:
+    """Drift and noise factor of :func:`levy_sgd_sde`, one pair per (∇U, scheduler, time, α).
+
+    The noise scale ε is the driver's scale, not a constant of ``g``, so SDEs that differ only
+    in ε (or, for ``time="sgd"``, in α) share ``f`` and ``g``, and with them the compiled
+    numba kernels (:func:`sdesim.escape.exit_times` compiles once per ``(f, g)``).
+    """
+    key = (gU, sched, time, expo.tobytes() if time != "sgd" else expo.shape)
+    if key not in _SGD_FUNCTIONS:
+        if time == "sgd":
+            ones = np.ones(expo.shape)
+
+            def f(t, x):
+                return -sched(t) * gU(x)
+
+            def g(t):
+                return sched(t) * ones
+        else:
+            def f(t, x):
+                return -gU(x)
+
+            def g(t):
+                return sched(t) ** expo
+        _SGD_FUNCTIONS[key] = (f, g)
+    return _SGD_FUNCTIONS[key]
+
+
+_CONSTANT_SCHEDULE: list = []
+
+
+def _constant_schedule() -> Callable[[float], float]:
+    """``s_t = 1`` (built once: every SDE without a scheduler shares it)."""
+    if not _CONSTANT_SCHEDULE:
+        _CONSTANT_SCHEDULE.append(power_law_scheduler(1.0))
+    return _CONSTANT_SCHEDULE[0]
 
 
 def levy_sgd_sde(grad_U: Callable, d: int, alpha, sigma, lr: float, *,
@@ -1158,7 +1084,8 @@ def levy_sgd_sde(grad_U: Callable, d: int, alpha, sigma, lr: float, *,
     Returns
     -------
     SDE
-        Additive noise with driver ``Stable(alpha)``; ``sde.eps`` holds ε (shape ``(d,)``).
+        Additive noise ``g = s_t`` (or ``s_τ^{(α-1)/α}``) with driver ``Stable(alpha, scale=ε)``;
+        ``sde.eps`` holds ε (shape ``(d,)``).
 
     Raises
     ------
@@ -1170,8 +1097,8 @@ def levy_sgd_sde(grad_U: Callable, d: int, alpha, sigma, lr: float, *,
     >>> import numpy as np
     >>> sde = levy_sgd_sde(lambda x: x, 2, alpha=[1.5, 1.8], sigma=1.0, lr=0.01,
     ...                    scheduler=multistep_scheduler([1.0], [1.0, 0.1]))
-    >>> sde.driver
-    Stable(alpha=[1.5, 1.8], scale=1.0)
+    >>> sde.driver.alpha.tolist()
+    [1.5, 1.8]
 
     References
     ----------
@@ -1189,21 +1116,8 @@ def levy_sgd_sde(grad_U: Callable, d: int, alpha, sigma, lr: float, *,
         raise ValueError(f"time must be 'sgd' or 'lr-weighted', got {time!r}")
     eps = eta ** ((a - 1.0) / a) * sig
     gU = _maybe_compiled(grad_U, d)
-    sched = scheduler if scheduler is not None else power_law_scheduler(1.0)
-    if time == "sgd":
-        def f(t, x):
-            return -sched(t) * gU(x)
-
-        def g(t):
-            return sched(t) * eps
-    else:
-        expo = (a - 1.0) / a
-
-        def f(t, x):
-            return -gU(x)
-
-        def g(t):
-            return sched(t) ** expo * eps
-    sde = SDE(f, g, d=d, noise="additive", driver=Stable(a), name="Lévy SGD SDE")
+    sched = scheduler if scheduler is not None else _constant_schedule()
+    f, g = _sgd_sde_functions(gU, sched, time, (a - 1.0) / a)
+    sde = SDE(f, g, d=d, noise="additive", driver=Stable(a, scale=eps), name="Lévy SGD SDE")
     sde.eps, sde.lr, sde.scheduler, sde.time = eps, eta, sched, time
     return sde

@@ -63,6 +63,28 @@ def test_fast_normals_have_the_normal_law():
     assert stats.kstest(z, "norm").pvalue > 1e-4
 
 
+@numba.njit
+def _exponentials(state, n):
+    s = xoshiro.load(state)
+    out = np.empty(n)
+    for k in range(n):
+        out[k], s = xoshiro.exponential(s)
+    return out
+
+
+def test_fast_exponentials_have_the_exponential_law():
+    n = 2_000_000
+    e = _exponentials(xoshiro.seed_state(np.random.default_rng(4)), n)
+    assert abs(e.mean() - 1) <= K * math.sqrt(1 / n)
+    assert abs(e.var() - 1) <= K * math.sqrt(8 / n)
+    # the ziggurat's base strip (x > r = 7.697) and a wedge region
+    for lo, hi in ((7.69711747013105, np.inf), (1.0, 1.2), (0.0, 0.01)):
+        p = math.exp(-lo) - math.exp(-hi)
+        frac = np.mean((e >= lo) & (e < hi))
+        assert abs(frac - p) <= K * math.sqrt(p * (1 - p) / n)
+    assert stats.kstest(e, "expon").pvalue > 1e-4
+
+
 @pytest.mark.parametrize("alpha", [0.8, 1.0, 1.5, 2.0])
 def test_fast_stable_draws_match_scipy_cdf(alpha):
     n = 200_000

@@ -44,6 +44,7 @@ from numba.extending import overload
 from ..drivers import BROWNIAN
 from ..sde import LinearSDE
 from . import numpy_backend, xoshiro
+from .stable_cms import cauchy_block, cms_block
 from .common import SimulationDiverged
 
 __all__ = ["run_chunk", "parallel", "prepare"]
@@ -53,16 +54,6 @@ parallel = True  # chunks run on a thread pool
 
 
 # ----------------------------------------------------------------------------- noise
-@numba.njit(nogil=True, cache=True)
-def cms(a, v, w):
-    """Chambers–Mallows–Stuck: a standard SαS(α = ``a``) draw from ``v`` ~ U(−π/2, π/2) and
-    ``w`` ~ Exp(1) (the formula of :func:`sdesim.drivers.standard_stable`)."""
-    if a == 1.0:
-        return math.tan(v)
-    return (math.sin(a * v) / math.cos(v) ** (1.0 / a)
-            * (math.cos((1.0 - a) * v) / w) ** ((1.0 - a) / a))
-
-
 # The two streams behind one interface, resolved when a kernel compiles: ``rng`` is either a
 # numpy ``Generator`` (numpy's stream; ``s`` is unused) or a xoshiro256++ state array whose
 # words live in the local tuple ``s`` between ``_open`` and ``_close``.
@@ -88,12 +79,6 @@ def _exponential(rng, s):
 
 def _is_state(rng) -> bool:
     return isinstance(rng, types.Array)
-
-
-@numba.njit(inline="always")
-def _xoshiro_exponential(s):
-    u, s = xoshiro.uniform(s)
-    return -math.log1p(-u), s
 
 
 @overload(_open, inline="always")
@@ -123,7 +108,7 @@ def _uniform_impl(rng, s):
 @overload(_exponential, inline="always")
 def _exponential_impl(rng, s):
     if _is_state(rng):
-        return lambda rng, s: _xoshiro_exponential(s)
+        return lambda rng, s: xoshiro.exponential(s)
     return lambda rng, s: (rng.standard_exponential(), s)
 
 
@@ -141,15 +126,28 @@ def _fill(code, rng, buf, h, alpha, scale):
                 z, s = _normal(rng, s)
                 buf[i, j] = z * sq
     else:
-        for i in range(n):  # CMS: all uniforms first, then all exponentials (numpy's order)
+        # CMS: all uniforms, then all exponentials (numpy's order), then the vectorised
+        # transform column by column (one α per noise coordinate)
+        w = np.empty((n, m))
+        for i in range(n):
             for j in range(m):
                 u, s = _uniform(rng, s)
                 buf[i, j] = (u - 0.5) * math.pi
         for i in range(n):
             for j in range(m):
-                a = alpha[j]
-                w, s = _exponential(rng, s)
-                buf[i, j] = cms(a, buf[i, j], w) * (scale[j] * h ** (1.0 / a))
+                w[i, j], s = _exponential(rng, s)
+        vc, wc, oc, tmp = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+        for j in range(m):
+            a = alpha[j]
+            for i in range(n):
+                vc[i] = buf[i, j]
+                wc[i] = w[i, j]
+            if a == 1.0:
+                cauchy_block(vc, oc, scale[j] * h)
+            else:
+                cms_block(vc, wc, oc, a, scale[j] * h ** (1.0 / a), tmp)
+            for i in range(n):
+                buf[i, j] = oc[i]
     _close(rng, s)
 
 

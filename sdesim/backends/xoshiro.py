@@ -13,7 +13,8 @@ and the normal is drawn inline, about 1.7 ns per normal in the same measurement 
   ``distributions.c``, Marsaglia & Tsang 2000) with numpy's own tables; fed the words of
   ``PCG64.random_raw`` it reproduced ``Generator(PCG64).standard_normal`` bit for bit when
   written. The tests check the law (moments, tail and wedge masses, KS) and the bit stream.
-- Uniforms on [0, 1): the top 53 bits, as numpy's ``random``. Exponentials: ``-log1p(-u)``.
+- Exponentials: numpy's ziggurat (``random_standard_exponential``) with numpy's tables.
+- Uniforms on [0, 1): the top 53 bits, as numpy's ``random``.
 
 Seeding: a chunk's state is four words drawn from that chunk's ``numpy.random.Generator``
 (:func:`seed_state`), so results depend on the seed and the chunk only, never on threads.
@@ -29,14 +30,19 @@ import numba
 import numpy as np
 
 # numpy's ziggurat tables, as numba ships them for its own numpy.random implementation.
-from numba.np.random._constants import (fi_double, ki_double, wi_double, ziggurat_nor_inv_r,
+from numba.np.random._constants import (fe_double, fi_double, ke_double, ki_double, we_double,
+                                        wi_double, ziggurat_exp_r, ziggurat_nor_inv_r,
                                         ziggurat_nor_r)
 
-__all__ = ["seed_state", "next_u64", "uniform", "normal", "load", "store"]
+__all__ = ["seed_state", "next_u64", "uniform", "normal", "exponential", "load", "store"]
 
 _KI = np.asarray(ki_double, dtype=np.uint64)
 _WI = np.asarray(wi_double, dtype=np.float64)
 _FI = np.asarray(fi_double, dtype=np.float64)
+_KE = np.asarray(ke_double, dtype=np.uint64)
+_WE = np.asarray(we_double, dtype=np.float64)
+_FE = np.asarray(fe_double, dtype=np.float64)
+_R_EXP = float(ziggurat_exp_r)
 _R = float(ziggurat_nor_r)
 _INV_R = float(ziggurat_nor_inv_r)
 _U = numba.uint64
@@ -89,10 +95,22 @@ def uniform(s):
     return float(r >> _U(11)) * _TWO_M53, s
 
 
-@numba.njit
-def _normal_rejected(s, idx, rabs, x):
-    """numpy's ziggurat after a first-try rejection (0.7 % of draws): wedges and the tail."""
+@numba.njit(inline="always")
+def normal(s):
+    """A standard normal and the next state (numpy's ziggurat on xoshiro256++ words).
+
+    The first try is accepted 99.3 % of the time; the rest is numpy's wedge and tail test.
+    """
     while True:
+        r, s = next_u64(s)
+        idx = int(r & _U(0xff))
+        r >>= _U(8)
+        rabs = (r >> _U(1)) & _U(0x000fffffffffffff)
+        x = float(rabs) * _WI[idx]
+        if r & _U(1):
+            x = -x
+        if rabs < _KI[idx]:
+            return x, s
         if idx == 0:
             while True:
                 u1, s = uniform(s)
@@ -104,27 +122,25 @@ def _normal_rejected(s, idx, rabs, x):
         u, s = uniform(s)
         if (_FI[idx - 1] - _FI[idx]) * u + _FI[idx] < math.exp(-0.5 * x * x):
             return x, s
-        r, s = next_u64(s)
-        idx = int(r & _U(0xff))
-        r >>= _U(8)
-        rabs = (r >> _U(1)) & _U(0x000fffffffffffff)
-        x = float(rabs) * _WI[idx]
-        if r & _U(1):
-            x = -x
-        if rabs < _KI[idx]:
-            return x, s
 
 
 @numba.njit(inline="always")
-def normal(s):
-    """A standard normal and the next state (numpy's ziggurat on xoshiro256++ words)."""
-    r, s = next_u64(s)
-    idx = int(r & _U(0xff))
-    r >>= _U(8)
-    rabs = (r >> _U(1)) & _U(0x000fffffffffffff)
-    x = float(rabs) * _WI[idx]
-    if r & _U(1):
-        x = -x
-    if rabs < _KI[idx]:
-        return x, s
-    return _normal_rejected(s, idx, rabs, x)
+def exponential(s):
+    """A standard exponential and the next state (numpy's ziggurat on xoshiro256++ words).
+
+    The first try is accepted 98.9 % of the time; the rest is numpy's wedge and tail test.
+    """
+    while True:
+        r, s = next_u64(s)
+        r >>= _U(3)
+        idx = int(r & _U(0xff))
+        r >>= _U(8)
+        x = float(r) * _WE[idx]
+        if r < _KE[idx]:
+            return x, s
+        if idx == 0:
+            u, s = uniform(s)
+            return _R_EXP - math.log1p(-u), s
+        u, s = uniform(s)
+        if (_FE[idx - 1] - _FE[idx]) * u + _FE[idx] < math.exp(-x):
+            return x, s
