@@ -429,10 +429,15 @@ def _generic_kernel(sde):
 
 # ----------------------------------------------------------------------------- entry points
 def _linear_args(sde: LinearSDE):
+    """``(A, a, B, b, dense)`` for the linear kernels: diagonal forms as rows ``(1, d)``,
+    ``(1, 1, d)``, ``(1, d)``; always fresh writable C arrays, so every problem hits the same
+    compiled specialisation (numba compiles read-only arrays separately, ~5 s each)."""
     if sde.form == "diag":
         d = sde.A.shape[0]
-        return (sde.A.reshape(1, d), sde.a, sde.B.reshape(1, 1, d), sde.b.reshape(1, d), False)
-    return (sde.A, sde.a, sde.B, sde.b, True)
+        arrs = (sde.A.reshape(1, d), sde.a, sde.B.reshape(1, 1, d), sde.b.reshape(1, d))
+    else:
+        arrs = (sde.A, sde.a, sde.B, sde.b)
+    return tuple(np.array(v, dtype=float, order="C") for v in arrs) + (sde.form != "diag",)
 
 
 def prepare(sde, x0_small, numpy_rng: bool = False):

@@ -96,21 +96,22 @@ def uniform(s):
 
 
 @numba.njit(inline="always")
-def normal(s):
-    """A standard normal and the next state (numpy's ziggurat on xoshiro256++ words).
+def _normal_try(s):
+    """One ziggurat try: ``(x, accepted, idx, rabs, s)`` (accepted 99.3 % of the time)."""
+    r, s = next_u64(s)
+    idx = int(r & _U(0xff))
+    r >>= _U(8)
+    rabs = (r >> _U(1)) & _U(0x000fffffffffffff)
+    x = float(rabs) * _WI[idx]
+    if r & _U(1):
+        x = -x
+    return x, rabs < _KI[idx], idx, rabs, s
 
-    The first try is accepted 99.3 % of the time; the rest is numpy's wedge and tail test.
-    """
+
+@numba.njit
+def _normal_rejected(s, idx, rabs, x):
+    """numpy's wedge and tail tests after a rejected try, then new tries until one passes."""
     while True:
-        r, s = next_u64(s)
-        idx = int(r & _U(0xff))
-        r >>= _U(8)
-        rabs = (r >> _U(1)) & _U(0x000fffffffffffff)
-        x = float(rabs) * _WI[idx]
-        if r & _U(1):
-            x = -x
-        if rabs < _KI[idx]:
-            return x, s
         if idx == 0:
             while True:
                 u1, s = uniform(s)
@@ -122,25 +123,54 @@ def normal(s):
         u, s = uniform(s)
         if (_FI[idx - 1] - _FI[idx]) * u + _FI[idx] < math.exp(-0.5 * x * x):
             return x, s
+        x, ok, idx, rabs, s = _normal_try(s)
+        if ok:
+            return x, s
 
 
 @numba.njit(inline="always")
-def exponential(s):
-    """A standard exponential and the next state (numpy's ziggurat on xoshiro256++ words).
+def normal(s):
+    """A standard normal and the next state (numpy's ziggurat on xoshiro256++ words).
 
-    The first try is accepted 98.9 % of the time; the rest is numpy's wedge and tail test.
+    The rare rejection path is a separate, not inlined function, which keeps the fast path
+    small enough for the compiler to keep the state in registers.
     """
+    x, ok, idx, rabs, s = _normal_try(s)
+    if ok:
+        return x, s
+    return _normal_rejected(s, idx, rabs, x)
+
+
+@numba.njit(inline="always")
+def _exponential_try(s):
+    """One ziggurat try: ``(x, accepted, idx, s)`` (accepted 98.9 % of the time)."""
+    r, s = next_u64(s)
+    r >>= _U(3)
+    idx = int(r & _U(0xff))
+    r >>= _U(8)
+    x = float(r) * _WE[idx]
+    return x, r < _KE[idx], idx, s
+
+
+@numba.njit
+def _exponential_rejected(s, idx, x):
+    """numpy's wedge and tail tests after a rejected try, then new tries until one passes."""
     while True:
-        r, s = next_u64(s)
-        r >>= _U(3)
-        idx = int(r & _U(0xff))
-        r >>= _U(8)
-        x = float(r) * _WE[idx]
-        if r < _KE[idx]:
-            return x, s
         if idx == 0:
             u, s = uniform(s)
             return _R_EXP - math.log1p(-u), s
         u, s = uniform(s)
         if (_FE[idx - 1] - _FE[idx]) * u + _FE[idx] < math.exp(-x):
             return x, s
+        x, ok, idx, s = _exponential_try(s)
+        if ok:
+            return x, s
+
+
+@numba.njit(inline="always")
+def exponential(s):
+    """A standard exponential and the next state (numpy's ziggurat on xoshiro256++ words)."""
+    x, ok, idx, s = _exponential_try(s)
+    if ok:
+        return x, s
+    return _exponential_rejected(s, idx, x)
