@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
+from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
@@ -56,16 +57,16 @@ CHUNK_SIZE = 4096
 
 
 # ----------------------------------------------------------------------------- domains
-class Domain:
+class Domain(ABC):
     """An open domain: paths exit when they leave it. Subclasses give ``classify``."""
 
     def arrays(self, d: int):
         """``(code, lo, hi, center, radius²)`` for the compiled kernel (``None`` if numpy-only)."""
         return None
 
+    @abstractmethod
     def classify(self, x: np.ndarray, x_start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(axis, side)`` of shape ``(n,)`` for states ``x`` ``(n, d)``; axis -1 = inside."""
-        raise NotImplementedError
 
 
 class Box(Domain):
