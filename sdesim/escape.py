@@ -341,13 +341,21 @@ _KERNELS: dict = {}
 
 
 def _kernel_key(sde: SDE) -> tuple:
-    """What a compiled kernel depends on: the functions and the constants frozen into it."""
+    """What a compiled kernel depends on; the coefficients it takes as arguments
+    (:func:`_step_params`) are not part of it."""
+    from .backends import numba_backend as nb
     if isinstance(sde, LinearSDE):
-        return ("linear", sde.form) + tuple((v.shape, v.tobytes()) for v in
-                                            (sde.A, sde.a, sde.B, sde.b))
-    g = sde.g if callable(sde.g) else (sde._additive_const.shape,
-                                       sde._additive_const.tobytes())
-    return ("generic", sde.f, g, sde.noise)
+        return ("linear", sde.form)
+    return ("generic",) + nb.generic_key(sde)
+
+
+def _step_params(sde: SDE) -> tuple:
+    """The run-time coefficients of the compiled step: ``(A, a, B, b)`` of a linear SDE, or the
+    additive noise constant."""
+    from .backends import numba_backend as nb
+    if isinstance(sde, LinearSDE):
+        return nb._linear_args(sde)[:4]
+    return (nb.noise_constant(sde),)
 
 
 @numba.njit(nogil=True, cache=True)
@@ -399,7 +407,8 @@ def _kernel(sde: SDE):
     """The compiled first-exit kernel of ``sde`` (``None`` if numba cannot compile f/g).
 
     Compiled once per process for each drift/diffusion (:func:`_kernel_key`): SDEs that share
-    ``f`` and ``g`` (e.g. the same drift with different α) share the kernel.
+    ``f`` and ``g`` (e.g. the same drift with different α, noise constants or, for linear
+    SDEs, coefficients) share the kernel.
     """
     key = _kernel_key(sde)
     if key in _KERNELS:
@@ -407,11 +416,12 @@ def _kernel(sde: SDE):
     from .backends import numba_backend as nb
     fill, sweep = nb._fill, _sweep
     if isinstance(sde, LinearSDE):
-        A, a, B, b, dense = nb._linear_args(sde)
+        dense = sde.form != "diag"
         diag_step, dense_step = nb._linear_diag_step, nb._linear_dense_step
 
         @numba.njit(nogil=True)
-        def step(t, x, inc, hl, tmp):
+        def step(t, x, inc, hl, tmp, params):
+            A, a, B, b = params
             if dense:
                 dense_step(x, inc, hl, A, a, B, b, tmp[0])
             else:
@@ -421,12 +431,12 @@ def _kernel(sde: SDE):
         update = nb._noise_updater(sde)
 
         @numba.njit(nogil=True)
-        def step(t, x, inc, hl, tmp):
+        def step(t, x, inc, hl, tmp, params):
             fx = fj(t, x)
-            update(t, x, inc, fx, hl)
+            update(t, x, inc, fx, hl, params[0])
 
     @numba.njit(nogil=True)
-    def kernel(x0, h, n_max, rng, code, alpha, scale, dom, lo, hi, center, r2,
+    def kernel(x0, h, n_max, rng, code, alpha, scale, params, dom, lo, hi, center, r2,
                steps, pos, axis, side):
         n, d = x0.shape
         x = x0.copy()
@@ -439,7 +449,7 @@ def _kernel(sde: SDE):
                 break
             inc = buf[:n_alive]
             fill(code, rng, inc, h, alpha, scale)
-            step(k * h, x[:n_alive], inc, h, tmp)
+            step(k * h, x[:n_alive], inc, h, tmp, params)
             n_alive = sweep(x, idx, n_alive, k + 1, dom, lo, hi, center, r2,
                             steps, pos, axis, side)
         for i in range(n_alive):
@@ -450,8 +460,10 @@ def _kernel(sde: SDE):
         res = (np.full(1, -1, np.int64), probe.copy(), np.full(1, -1, np.int64),
                np.zeros(1, np.int64))
         alpha, scale = sde.driver.kernel_params(sde.m)
-        kernel(probe, 1e-3, 1, np.random.default_rng(0), sde.driver.code, alpha, scale, BOX,
-               np.full(sde.d, -np.inf), np.full(sde.d, np.inf), np.zeros(sde.d), 0.0, *res)
+        # probe with the fast stream's state, the type exit_times passes by default
+        kernel(probe, 1e-3, 1, xoshiro.seed_state(np.random.default_rng(0)), sde.driver.code,
+               alpha, scale, _step_params(sde), BOX, np.full(sde.d, -np.inf),
+               np.full(sde.d, np.inf), np.zeros(sde.d), 0.0, *res)
     except (numba.core.errors.TypingError, numba.core.errors.UnsupportedError,
             numba.core.errors.LoweringError, NotImplementedError) as exc:
         first = " ".join(str(exc).strip().splitlines()[:3])
@@ -549,6 +561,7 @@ def exit_times(sde: SDE, x0, domain: Domain, dt: float, t_max: float, n_paths: i
     axis, side = np.empty(n_paths, np.int64), np.empty(n_paths, np.int64)
     if kernel is not None:
         alpha, scale = sde.driver.kernel_params(sde.m)
+        params = _step_params(sde)
         code, lo, hi, center, r2 = arrays
 
     def work(c: int) -> int:
@@ -561,8 +574,8 @@ def exit_times(sde: SDE, x0, domain: Domain, dt: float, t_max: float, n_paths: i
         else:
             s_, p_, a_, d_ = (np.full(len(xc), -1, np.int64), np.empty_like(xc),
                               np.full(len(xc), -1, np.int64), np.zeros(len(xc), np.int64))
-            kernel(xc, dt, n_max, source(gen), sde.driver.code, alpha, scale, code, lo, hi, center,
-                   r2, s_, p_, a_, d_)
+            kernel(xc, dt, n_max, source(gen), sde.driver.code, alpha, scale, params, code, lo,
+                   hi, center, r2, s_, p_, a_, d_)
             steps[sl], pos[sl], axis[sl], side[sl] = s_, p_, a_, d_
         return sl.stop - sl.start
 

@@ -156,11 +156,15 @@ def test_backends_agree_and_threads_do_not_matter():
 
 
 def test_linear_sde_kernel_matches_numpy():
-    ou = sdesim.ou([1.0, 2.0], [0.5, 0.7], driver=sdesim.Stable([1.3, 1.9]))
+    from sdesim.escape import _KERNELS
     kw = dict(dt=1e-2, t_max=30.0, n_paths=800, rng=7, quiet=True, chunk_size=300)
-    a = exit_times(ou, [0.0, 0.2], Box([-1, -1], [1, 2]), backend="numba-numpy-rng", **kw)
-    b = exit_times(ou, [0.0, 0.2], Box([-1, -1], [1, 2]), backend="numpy", **kw)
-    assert np.array_equal(a.times, b.times) and np.array_equal(a.axis, b.axis)
+    # coefficients are kernel arguments: the second OU reuses the first one's kernel
+    for theta, sigma in (([1.0, 2.0], [0.5, 0.7]), ([0.5, 1.5], [0.9, 0.4])):
+        ou = sdesim.ou(theta, sigma, driver=sdesim.Stable([1.3, 1.9]))
+        a = exit_times(ou, [0.0, 0.2], Box([-1, -1], [1, 2]), backend="numba-numpy-rng", **kw)
+        b = exit_times(ou, [0.0, 0.2], Box([-1, -1], [1, 2]), backend="numpy", **kw)
+        assert np.array_equal(a.times, b.times) and np.array_equal(a.axis, b.axis)
+    assert sum(1 for key in _KERNELS if key == ("linear", ou.form)) == 1
     # exit positions really are outside, on the recorded axis and side
     lo, hi = np.array([-1, -1]), np.array([1, 2])
     out = a.exited

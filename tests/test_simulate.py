@@ -220,3 +220,20 @@ def test_numba_fallback_warns_and_still_runs():
         p = sdesim.simulate(sde, [1.0], 0.1, 0.01, 5, rng=0, quiet=True)
     ref = sdesim.simulate(sde, [1.0], 0.1, 0.01, 5, rng=0, quiet=True, backend="numpy")
     assert np.array_equal(p.xs, ref.xs)
+
+
+def test_noise_constants_share_one_kernel_and_each_is_used():
+    # the additive constant is a kernel argument, not a compiled-in constant: a sweep over
+    # noise levels compiles once, and every run uses its own level
+    from sdesim.backends import numba_backend as nb
+
+    def drift(t, x):
+        return np.sin(x) - x
+
+    kw = dict(T=0.5, dt=0.01, n_paths=100, rng=2, chunk_size=50, quiet=True, save_at=[0.5])
+    for c in (0.3, 0.7, 1.1):
+        sde = sdesim.SDE(drift, np.array([c, 2 * c]), d=2, noise="additive")
+        a = sdesim.simulate(sde, np.zeros(2), backend="numpy", **kw)
+        b = sdesim.simulate(sde, np.zeros(2), backend="numba-numpy-rng", **kw)
+        assert np.array_equal(a.xs, b.xs)
+    assert sum(1 for key in nb._GENERIC_CACHE if key[0] is drift) == 1

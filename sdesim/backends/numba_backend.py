@@ -332,33 +332,47 @@ def _linear_kernel(x0, h, n_fine, ratios, save_steps, rng, code, alpha, scale,
 _GENERIC_CACHE: dict = {}
 
 
+def generic_key(sde) -> tuple:
+    """What a compiled user-function kernel depends on: ``f``, ``g`` (or, for a constant
+    additive noise, only its rank: the constant itself is an argument) and the noise kind."""
+    const = sde._additive_const
+    return (sde.f, sde.g if const is None else ("constant", const.ndim), sde.noise)
+
+
+def noise_constant(sde) -> np.ndarray:
+    """The argument ``gc`` of the compiled updates: the additive noise constant, else a dummy."""
+    const = sde._additive_const
+    return np.zeros(1) if const is None else np.array(const, dtype=float, order="C")
+
+
 def _noise_updater(sde):
-    """A compiled ``update(t, x, inc, fx, hl)`` doing ``x <- x + hl*fx + g(t,x)·inc`` in place."""
+    """A compiled ``update(t, x, inc, fx, hl, gc)`` doing ``x <- x + hl*fx + g(t,x)·inc`` in
+    place; ``gc`` is :func:`noise_constant` (so SDEs differing only in it share the kernel)."""
     kind = sde.noise
     if kind == "additive":
-        const = sde._additive_const
-        gj = None if const is not None else numba.njit(sde.g)
-        if const is None:
+        if sde._additive_const is None:
+            gj = numba.njit(sde.g)
+
             @numba.njit(nogil=True)
-            def g_of(t):
+            def g_of(t, gc):
                 return np.asarray(gj(t), dtype=np.float64)
         else:
             @numba.njit(nogil=True)
-            def g_of(t):
-                return const
+            def g_of(t, gc):
+                return gc
     else:
         gj = numba.njit(sde.g)
 
     if kind in ("diagonal", "scalar"):
         @numba.njit(nogil=True)
-        def update(t, x, inc, fx, hl):
+        def update(t, x, inc, fx, hl, gc):
             gx = gj(t, x)
             for i in range(x.shape[0]):
                 for p in range(x.shape[1]):
                     x[i, p] = x[i, p] + hl * fx[i, p] + gx[i, p] * inc[i, p if inc.shape[1] > 1 else 0]
     elif kind == "general":
         @numba.njit(nogil=True)
-        def update(t, x, inc, fx, hl):
+        def update(t, x, inc, fx, hl, gc):
             gx = gj(t, x)
             for i in range(x.shape[0]):
                 for p in range(x.shape[1]):
@@ -368,15 +382,15 @@ def _noise_updater(sde):
                     x[i, p] = x[i, p] + hl * fx[i, p] + s
     elif np.ndim(sde.diffusion(0.0, None)) == 1:  # additive, diagonal (d,)
         @numba.njit(nogil=True)
-        def update(t, x, inc, fx, hl):
-            gx = g_of(t)
+        def update(t, x, inc, fx, hl, gc):
+            gx = g_of(t, gc)
             for i in range(x.shape[0]):
                 for p in range(x.shape[1]):
                     x[i, p] = x[i, p] + hl * fx[i, p] + inc[i, p] * gx[p]
     else:  # additive, matrix (d, m)
         @numba.njit(nogil=True)
-        def update(t, x, inc, fx, hl):
-            gx = g_of(t)
+        def update(t, x, inc, fx, hl, gc):
+            gx = g_of(t, gc)
             for i in range(x.shape[0]):
                 for p in range(x.shape[1]):
                     s = 0.0
@@ -387,14 +401,14 @@ def _noise_updater(sde):
 
 
 def _generic_kernel(sde):
-    key = (sde.f, sde.g if callable(sde.g) else id(sde._additive_const), sde.noise)
+    key = generic_key(sde)
     if key in _GENERIC_CACHE:
         return _GENERIC_CACHE[key]
     fj = numba.njit(sde.f)
     update = _noise_updater(sde)
 
     @numba.njit(nogil=True)
-    def kernel(x0, h, n_fine, ratios, save_steps, rng, code, alpha, scale, out, status):
+    def kernel(x0, h, n_fine, ratios, save_steps, rng, code, alpha, scale, gc, out, status):
         L = ratios.shape[0]
         xs, acc, buf, s = _start(x0, L, alpha.shape[0], out, save_steps)
         for k in range(n_fine):
@@ -411,7 +425,7 @@ def _generic_kernel(sde):
                 hl = r * h
                 t = ((k + 1) // r - 1) * hl
                 x = xs[lev]
-                update(t, x, inc, fj(t, x), hl)
+                update(t, x, inc, fj(t, x), hl, gc)
                 if r != 1:
                     _zero(acc[lev])
                 bad = _count_bad(x)
@@ -460,9 +474,10 @@ def prepare(sde, x0_small, numpy_rng: bool = False):
                            *largs, out, status)
         return run
     kern = _generic_kernel(sde)
+    gc = noise_constant(sde)
 
     def run(x0, h, n_fine, ratios, save_steps, rng, out, status):
-        kern(x0, h, n_fine, ratios, save_steps, source(rng), code, alpha, scale, out, status)
+        kern(x0, h, n_fine, ratios, save_steps, source(rng), code, alpha, scale, gc, out, status)
 
     try:
         probe = np.empty((1, 1) + x0_small.shape)
@@ -476,8 +491,7 @@ def prepare(sde, x0_small, numpy_rng: bool = False):
             "Write f(t, x) and g(t, x) with numpy operations numba supports on 2-d float arrays "
             "(see sdesim.SDE's docstring). numba said: " + " ".join(first[:3]),
             RuntimeWarning, stacklevel=3)
-        _GENERIC_CACHE.pop((sde.f, sde.g if callable(sde.g) else id(sde._additive_const),
-                            sde.noise), None)
+        _GENERIC_CACHE.pop(generic_key(sde), None)
         return None
     return run
 
