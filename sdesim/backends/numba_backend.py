@@ -18,15 +18,18 @@ Generators (:func:`_fill`):
     same numbers in the same order and every update the same sequence of IEEE operations;
   - equal to rounding (``rtol ~ 1e-13``) for ``general`` noise and dense linear drifts, whose
     sums over the noise/state index are ordered differently from numpy's ``einsum`` and BLAS,
-    and for α-stable drivers where the platform's ``sin``/``cos``/``pow`` differ from numpy's
-    vectorised versions in the last bit.
+    and for α-stable drivers, whose CMS transform runs on the vectorised polynomial
+    ``sin``/``cos``/``log``/``exp`` of :mod:`.stable_cms` (about 1 ulp each), not numpy's libm.
 
 Kernels:
 
-- built-in linear problems (:func:`sdesim.ou`, :func:`sdesim.gbm`, :func:`sdesim.linear`) run a
-  fused kernel compiled once and cached on disk (``cache=True``);
+- built-in linear problems (:func:`sdesim.ou`, :func:`sdesim.gbm`, :func:`sdesim.linear`) run
+  one kernel compiled once and cached on disk (``cache=True``), with the coefficients as
+  arguments; one Brownian level of a diagonal problem runs a fused whole-run loop
+  (:func:`_linear_diag_brownian_run`);
 - a user's ``f`` and ``g`` are compiled with ``numba.njit`` on first use (their compile time is
-  part of the first call). If numba cannot compile them the backend warns with numba's message
+  part of the first call; a constant additive noise is an argument, so a sweep over noise
+  levels compiles once). If numba cannot compile them the backend warns with numba's message
   and runs the numpy backend instead.
 """
 from __future__ import annotations
@@ -50,7 +53,6 @@ from .common import SimulationDiverged
 __all__ = ["run_chunk", "parallel", "prepare"]
 
 parallel = True  # chunks run on a thread pool
-
 
 
 # ----------------------------------------------------------------------------- noise
