@@ -31,7 +31,7 @@ class EulerMaruyama:
     >>> import numpy as np, sdesim
     >>> sde = sdesim.ou(1.0, 1.0)
     >>> x = np.zeros((4, 1)); dW = np.full((4, 1), 0.1)
-    >>> EulerMaruyama.step(sde, 0.0, x, 0.01, dW)[0, 0]
+    >>> float(EulerMaruyama.step(sde, 0.0, x, 0.01, dW)[0, 0])
     0.1
 
     References

@@ -26,8 +26,8 @@ class Estimate:
     Examples
     --------
     >>> e = Estimate(1.0, 0.01, 10_000)
-    >>> e.ci()
-    (0.9804..., 1.0195...)
+    >>> [round(float(v), 4) for v in e.ci()]
+    [0.9804, 1.0196]
     """
 
     mean: np.ndarray | float

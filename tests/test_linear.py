@@ -6,7 +6,6 @@ accuracy of an ODE integrator, or an asymptotic statement (ratio 2 + O(h)).
 """
 from __future__ import annotations
 
-import doctest
 import importlib
 
 import numpy as np
@@ -51,11 +50,6 @@ X2 = np.array([1.0, -0.5])
 
 def assert_close(actual, desired, rtol, atol=0.0):
     np.testing.assert_allclose(actual, desired, rtol=rtol, atol=atol)
-
-
-def test_docstring_examples_run():
-    result = doctest.testmod(linear)
-    assert result.attempted > 10 and result.failed == 0
 
 
 # ------------------------------------------------------------------------------------------

@@ -1,6 +1,20 @@
 """Chambers–Mallows–Stuck on vectorisable elementary functions (the fast SαS transform).
 
 Shared by :func:`sdesim.levy.stable_rvs` and the numba backend's α-stable increments.
+
+Example
+-------
+>>> import numpy as np
+>>> from sdesim.backends.stable_cms import cms_block
+>>> from sdesim.drivers import standard_stable
+>>> rng = np.random.default_rng(0)
+>>> v = (rng.random(1000) - 0.5) * np.pi
+>>> w = rng.standard_exponential(1000)
+>>> out = np.empty(1000)
+>>> ref = standard_stable(np.random.default_rng(0), 1.5, (1000,))  # same v, w: numpy's CMS
+>>> cms_block(v, w, out, 1.5, 1.0, np.empty(1000))
+>>> bool(np.allclose(out, ref, rtol=1e-12))
+True
 """
 from __future__ import annotations
 

@@ -21,6 +21,24 @@ Seeding: a chunk's state is four words drawn from that chunk's ``numpy.random.Ge
 The stream differs from numpy's, so the numba backend agrees with the numpy backend in law,
 not bitwise; the backend ``"numba-numpy-rng"`` runs the same kernels on numpy's stream when a
 bitwise comparison is wanted (see :mod:`sdesim.backends.numba_backend`).
+
+Example
+-------
+Inside a compiled function, load the state into locals, draw, store it back:
+
+>>> import numba, numpy as np
+>>> from sdesim.backends import xoshiro
+>>> @numba.njit
+... def normals(state, n):
+...     s = xoshiro.load(state)
+...     out = np.empty(n)
+...     for k in range(n):
+...         out[k], s = xoshiro.normal(s)
+...     xoshiro.store(state, s)
+...     return out
+>>> z = normals(xoshiro.seed_state(np.random.default_rng(0)), 100_000)
+>>> bool(abs(z.mean()) < 0.02 and abs(z.var() - 1) < 0.02)
+True
 """
 from __future__ import annotations
 
