@@ -313,11 +313,28 @@ def expectation(oracle: Oracle, x0, lr: float, T: float, g: Callable, n_paths: i
     return Estimate(est.mean.reshape(shape)[()], est.stderr.reshape(shape)[()], est.n)
 
 
-def _method_runner(method: str, doc: str):
+def _method_runner(method: str, doc: str, extra: str = ""):
     def runner(oracle: Oracle, x0, lr: float, T: float, **kwargs) -> Paths:
         return run(oracle, x0, lr, T, method=method, **kwargs)
     runner.__name__ = method
-    runner.__doc__ = doc + "\n\n    Same arguments and return value as :func:`run`.\n"
+    runner.__doc__ = f"""{doc}
+
+    Same arguments and return value as :func:`run`.
+
+    Examples
+    --------
+    >>> from sdesim.sgd import NoisyQuadratic, {method}
+    >>> p = {method}(NoisyQuadratic([[1.0]], [[0.5]]), [1.0], lr=0.1, T=1.0,{extra} n_paths=8,
+    ...         rng=0, quiet=True)
+    >>> p.xs.shape[1:]
+    (8, 1)
+
+    References
+    ----------
+    Li, Malladi & Arora (2021), "On the Validity of Modeling SGD with Stochastic Differential
+    Equations (SDEs)", NeurIPS, eqs. (1), (3), (5);
+    THEORY.md §C.1–C.3.
+    """
     return runner
 
 
@@ -326,4 +343,4 @@ sgd = _method_runner("sgd", "SGD (LMA eq. 1): :func:`run` with ``method='sgd'``.
 ngd = _method_runner("ngd", "Noisy GD with SGD's covariance (LMA eq. 3): :func:`run` with "
                      "``method='ngd'``.")
 svag = _method_runner("svag", "SVAG (LMA eq. 5), LR η/l and l·T/η steps: :func:`run` with "
-                      "``method='svag'`` (pass ``l=``).")
+                      "``method='svag'`` (pass ``l=``).", " l=4,")
