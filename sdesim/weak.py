@@ -336,7 +336,7 @@ def weak_order(sde, x0, T: float, g: Callable, dts, n_paths: int, exact: float |
         Drive all grids with the same noise (strongly recommended; see above).
     rng : int, Generator or SeedSequence, default 0
         Seed (results depend on the seed and ``chunk_size`` only).
-    backend : {"numba", "numpy"}, default "numba"
+    backend : {"numba", "numpy", "numba-numpy-rng"}, default "numba"
     chunk_size : int, optional
         Paths per chunk (default: the backend's).
     level : float, default 0.95
