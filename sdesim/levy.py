@@ -351,9 +351,14 @@ def alpha_mohammadi(x, *, k1: int | None = None, level: float = 0.95) -> TailInd
 def alpha_logmoment(x, *, level: float = 0.95) -> TailIndexEstimate:
     """Log-moment estimator: ``α̂ = (6 Var log|X| / π² - 1/2)^{-1/2}``.
 
-    For a centred SαS sample of any scale, ``Var log|X| = π²/12 (1 + 2/α²)``. The CI is the delta
-    method on the sample variance of ``log|X|``, whose standard error ``sqrt((m4 - V²)/n)`` uses
-    the sample fourth central moment ``m4``.
+    For a centred SαS sample of any scale, ``Var log|X| = π²/12 (1 + 2/α²)``. The CI for that
+    variance is a scaled χ² (Satterthwaite): ``ν V / χ²_ν`` quantiles with ``ν = 2 V² / se²`` and
+    ``se = sqrt((m4 - V²)/n)`` from the sample fourth central moment ``m4``, which follows the
+    right skew of the sample variance better than a normal interval; it is then mapped through
+    the monotone formula above. Measured 95% coverage (3000-6000 repetitions per cell, α ∈
+    [1.1, 2]): 93.9–95.0% at n = 2000, 92.8–94.5% at n = 500, 91.5–92.8% at n = 200 (a normal
+    interval on the variance gave 93.5–94.9%, 92.0–93.9%, 89.5–91.8% on the same samples). For samples of a few hundred prefer
+    :func:`alpha_mohammadi`, whose interval is exact up to the t approximation.
 
     Parameters
     ----------
@@ -391,8 +396,12 @@ def alpha_logmoment(x, *, level: float = 0.95) -> TailIndexEstimate:
     se_V = math.sqrt(max(m4 - V * V, 0.0) / x.size)
     k = 6.0 / math.pi**2
     u, se_u = k * V - 0.5, k * se_V
-    z = normal_quantile(level)
-    lo, hi = _invert_interval(u, se_u, z, -0.5)
+    nu = 2.0 * V * V / max(se_V * se_V, 1e-300)
+    lo_V = nu * V / float(_sps.chi2.ppf(0.5 + level / 2, nu))
+    hi_V = nu * V / float(_sps.chi2.ppf(0.5 - level / 2, nu))
+    lo_u, hi_u = k * lo_V - 0.5, k * hi_V - 0.5   # alpha = u^(-1/2), decreasing in u
+    lo = hi_u ** -0.5 if hi_u > 0 else math.inf
+    hi = lo_u ** -0.5 if lo_u > 0 else math.inf
     alpha = u ** -0.5 if u > 0 else math.inf
     se = 0.5 * u ** -1.5 * se_u if u > 0 else math.inf
     return TailIndexEstimate(alpha, lo, hi, se, x.size, "logmoment", level,
