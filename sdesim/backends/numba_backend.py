@@ -214,9 +214,10 @@ def _diag_coefficients(hl, A, a, c, ha):
 
 
 @numba.njit(inline="always")
-def _diag_update(xv, p, c, ha, B, b, inc):
-    """One coordinate of the diagonal linear EM step, ``x (1 + hl A) + hl a + (B x + b) inc``."""
-    return xv * c[p] + ha[p] + (B[0, 0, p] * xv + b[0, p]) * inc
+def _diag_update(xv, cp, hap, Bp, bp, inc):
+    """One coordinate of the diagonal linear EM step, ``x (1 + hl A) + hl a + (B x + b) inc``,
+    from that coordinate's coefficients (scalars: no array views in the hot loops)."""
+    return xv * cp + hap + (Bp * xv + bp) * inc
 
 
 @numba.njit(nogil=True, cache=True)
@@ -231,7 +232,7 @@ def _linear_diag_step(x, inc, hl, A, a, B, b, c, ha):
     nan = 0.0  # accumulates v - v: 0 while every v is finite, NaN after an inf or NaN
     for i in range(n):
         for p in range(d):
-            v = _diag_update(x[i, p], p, c, ha, B, b, inc[i, p])
+            v = _diag_update(x[i, p], c[p], ha[p], B[0, 0, p], b[0, p], inc[i, p])
             x[i, p] = v
             nan += v - v
     return nan == 0.0
@@ -257,7 +258,7 @@ def _linear_diag_brownian_run(xs, rng, n_fine, h, A, a, B, b, save_steps, s, out
         for i in range(n):
             for p in range(d):
                 z, st = _normal(rng, st)
-                v = _diag_update(x[i, p], p, c, ha, B, b, z * sq)
+                v = _diag_update(x[i, p], c[p], ha[p], B[0, 0, p], b[0, p], z * sq)
                 x[i, p] = v
                 nan += v - v
         _close(rng, st)
