@@ -995,9 +995,7 @@ def multistep_scheduler(milestones, factors) -> Callable[[float], float]:
     return s
 
 
-_COMPILED: dict = {}
-
-
+@lru_cache(maxsize=None)
 def _maybe_compiled(fun: Callable, d: int) -> Callable:
     """``fun`` compiled with numba when it compiles on a ``(2, d)`` probe, else ``fun`` itself.
 
@@ -1005,15 +1003,13 @@ def _maybe_compiled(fun: Callable, d: int) -> Callable:
     """
     if hasattr(fun, "py_func"):
         return fun
-    if (fun, d) not in _COMPILED:
-        import numba
-        try:
-            jf = numba.njit(fun)
-            jf(np.zeros((2, d)))
-        except Exception:  # noqa: BLE001 - any numba failure means: keep the Python function
-            jf = fun
-        _COMPILED[fun, d] = jf
-    return _COMPILED[fun, d]
+    import numba
+    try:
+        jf = numba.njit(fun)
+        jf(np.zeros((2, d)))
+    except Exception:  # noqa: BLE001 - any numba failure means: keep the Python function
+        return fun
+    return jf
 
 
 _SGD_FUNCTIONS: dict = {}
@@ -1046,14 +1042,10 @@ def _sgd_sde_functions(gU: Callable, sched: Callable, time: str, expo: np.ndarra
     return _SGD_FUNCTIONS[key]
 
 
-_CONSTANT_SCHEDULE: list = []
-
-
+@lru_cache(maxsize=1)
 def _constant_schedule() -> Callable[[float], float]:
     """``s_t = 1`` (built once: every SDE without a scheduler shares it)."""
-    if not _CONSTANT_SCHEDULE:
-        _CONSTANT_SCHEDULE.append(power_law_scheduler(1.0))
-    return _CONSTANT_SCHEDULE[0]
+    return power_law_scheduler(1.0)
 
 
 def levy_sgd_sde(grad_U: Callable, d: int, alpha, sigma, lr: float, *,

@@ -69,8 +69,16 @@ class Oracle(ABC):
         """One minibatch gradient per path, shape ``(n, d)``, mean ``∇L(x)``."""
 
     def noise_cov(self, x: np.ndarray, batch_size: int = 1) -> np.ndarray:
-        """Covariance Σ(x) of ``sample_grad(x, ·, batch_size)``, shape ``(n, d, d)``."""
-        raise NotImplementedError(f"{type(self).__name__} does not know its noise covariance")
+        """Covariance Σ(x) of ``sample_grad(x, ·, batch_size)``, shape ``(n, d, d)``.
+
+        Optional: an oracle that only samples gradients does not know Σ, and the base class
+        raises ``NotImplementedError`` saying how to supply it. The built-in oracles know it
+        exactly.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} does not know its noise covariance Σ(x): override noise_cov "
+            f"or pass noise_cov= to FunctionOracle (sdesim.sgd.gn_estimates measures Tr Σ from "
+            f"samples)")
 
     def noise_trace(self, x: np.ndarray, batch_size: int = 1) -> np.ndarray:
         """``Tr Σ(x)``, shape ``(n,)``: the N of LMA Definition 5.1 at one state.
@@ -82,8 +90,14 @@ class Oracle(ABC):
         return np.trace(self.noise_cov(x, batch_size), axis1=1, axis2=2)
 
     def noise_third_moment(self, x: np.ndarray, batch_size: int = 1) -> np.ndarray:
-        """Third-moment tensor Λ(x) of the minibatch gradient noise, shape ``(n, d, d, d)``."""
-        raise NotImplementedError(f"{type(self).__name__} does not know its third moment")
+        """Third-moment tensor Λ(x) of the minibatch gradient noise, shape ``(n, d, d, d)``.
+
+        Optional, like :meth:`noise_cov`: only oracles that know Λ (the built-in ones, or a
+        :class:`FunctionOracle` given a ``GradientNoise``) provide it.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} does not know its noise third moment Λ(x): override "
+            f"noise_third_moment or give FunctionOracle a GradientNoise")
 
     def gaussian_grad(self, x: np.ndarray, rng: np.random.Generator, batch_size: int = 1) -> np.ndarray:
         """``∇L(x) + Σ(x)^{1/2} z``, ``z ~ N(0, I_d)``: the NGD gradient (LMA eq. 3), ``(n, d)``."""
