@@ -14,7 +14,7 @@ Unit: path·dim·steps per second (N·d·steps / seconds). Every number is a bes
 calls (``time.perf_counter``; k = 3, 1 with ``--quick``), taken round-robin (each round times
 every method once) so that all methods see the same background load; warm-up calls (numba
 compilation or cache load included) are never timed. Ratios are taken between numbers measured
-in the same run, because the project's machines are shared and noisy (DESIGN.md "Performance").
+in the same run, because the project's machines are shared and noisy.
 
 Methods:
 

@@ -18,7 +18,7 @@ Guarantees (both drivers):
 
 References
 ----------
-Chambers, Mallows & Stuck (1976), JASA 71:340, for the α-stable sampler; THEORY.md §0.5 and
+Chambers, Mallows & Stuck (1976), JASA 71:340, for the α-stable sampler; docs/theory.md §0.5 and
 §C.6 for the parameterisation.
 """
 from __future__ import annotations
@@ -116,7 +116,7 @@ def standard_stable(rng: np.random.Generator, alpha, shape: tuple[int, ...]) -> 
 
     References
     ----------
-    Chambers, Mallows & Stuck (1976), JASA 71:340; THEORY.md §C.6.
+    Chambers, Mallows & Stuck (1976), JASA 71:340; docs/theory.md §C.6.
     """
     a = np.asarray(alpha, dtype=float)
     V = (rng.random(shape) - 0.5) * math.pi
@@ -162,7 +162,7 @@ class Stable(Driver):
 
     References
     ----------
-    THEORY.md §0.5 (standard SαS law), §C.6 (CMS sampler, Euler scheme).
+    docs/theory.md §0.5 (standard SαS law), §C.6 (CMS sampler, Euler scheme).
     """
 
     code = STABLE

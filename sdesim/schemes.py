@@ -19,12 +19,12 @@ class EulerMaruyama:
       coefficients and test functions (Kloeden & Platen, Thms 10.2.2 and 14.5.1).
     - α-stable driver, ``ΔL = h^{1/α} σ Z``: converges weakly; the order-1 expansion of
       Protter & Talay (1997) needs moments the stable law lacks, so the weak order depends on α
-      and on the smoothness of the test function (THEORY.md §C.6). The exact stationary law of
+      and on the smoothness of the test function (docs/theory.md §C.6). The exact stationary law of
       the scheme on the stable OU process is known (``linear.stable_ou_em_scale``).
     - Noise kinds: diagonal, scalar, general, additive.
 
     When to use: the reference scheme of the SDE view of SGD — SGD with Gaussian noise *is*
-    EM at ``h = η`` (THEORY.md §0.3).
+    EM at ``h = η`` (docs/theory.md §0.3).
 
     Examples
     --------

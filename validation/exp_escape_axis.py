@@ -41,7 +41,7 @@ def run(quick: bool, rng):
     Claims: at Δ = 0 the axes are symmetric (P = 1/2 within 4 se); P(axis 1) increases with Δ
     (each step > 0 and the Δ = 0.6 value above Δ = 0 by more than 4 se). Beside the measured
     values: the big-jump prediction q₁/(q₁ + q₂) with per-step kick probabilities
-    q_i = 2 C_{α_i} (ησ/r)^{α_i} (THEORY.md §C.6, TMLR eqs. 13, 20-21), an approximation (the
+    q_i = 2 C_{α_i} (ησ/r)^{α_i} (docs/theory.md §C.6, TMLR eqs. 13, 20-21), an approximation (the
     noise is not small here and the drift is not quadratic)."""
     n = 2000 if quick else 20_000
     seeds = rng.spawn(len(DELTAS))

@@ -79,7 +79,7 @@ def run(quick: bool, rng):
     the slope of the exact log T(ε) on the same grid; Kramers' asymptotic slope 2ΔU = 0.5 is
     shown beside it (the prefactor's ε-dependence makes the finite-ε slope differ slightly).
 
-    **α-stable** (L standard SαS, α = 1.5, h = 0.05): Imkeller–Pavlyukevich (THEORY.md §C.6):
+    **α-stable** (L standard SαS, α = 1.5, h = 0.05): Imkeller–Pavlyukevich (docs/theory.md §C.6):
     exit by one big jump at rate λ(ε) = ε^α C_α (b₋^{-α} + b₊^{-α}), b₋ = 2, b₊ = 1, so
     λ(ε) E τ → 1 as ε → 0. *Finite-ε correction.* The saddle boundary is where the drift
     vanishes: a jump that lands at distance y < 0 short of the saddle leaves its neighbourhood

@@ -1,5 +1,5 @@
 """Experiment: learning-rate decay as noise attenuation — under a multi-step scheduler the
-big-jump escape hazard of the Lévy SDE of SGD drops by factor^{α-1} (THEORY.md §C.6)."""
+big-jump escape hazard of the Lévy SDE of SGD drops by factor^{α-1} (docs/theory.md §C.6)."""
 from __future__ import annotations
 
 import math
@@ -45,7 +45,7 @@ def run(quick: bool, rng):
     (η = 0.01), a multi-step scheduler s = 1 → 0.3 → 0.1 (`multistep_scheduler`), X₀ = 0,
     exit from (-1, 1); EM with dτ = 0.1 on the numba backend.
 
-    Theory (THEORY.md §C.6 "with a scheduler"): exit is by one big jump at rate
+    Theory (docs/theory.md §C.6 "with a scheduler"): exit is by one big jump at rate
     λ(τ) = s_τ^{α-1} λ₀, λ₀ = ε^α C_α (b₋^{-α} + b₊^{-α}), so P(σ > u) = exp(-λ₀ ∫₀^u s^{α-1})
     and a decay by f divides the hazard by f^{-(α-1)}, not by f^{-α} (the per-SGD-step view) nor
     f^{-(α-1)/α} (the noise scale). The hazard of each constant-LR window is estimated by the

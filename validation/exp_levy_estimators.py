@@ -108,7 +108,7 @@ def run_trap(quick: bool, rng):
     """An oracle with *Gaussian* minibatch noise whose per-parameter scales are log-normal
     (sd 1 of log σ), p parameters, n_b minibatches collected at fixed weights
     (`collect_gradient_noise`). Pooled across parameters (Simsekli et al.'s protocol), the
-    Mohammadi estimate tends to 2/(1 + J/log K1) with J = 2 s² (THEORY.md §B.2.1): the
+    Mohammadi estimate tends to 2/(1 + J/log K1) with J = 2 s² (docs/theory.md §B.2.1): the
     measurement flags Gaussian noise as heavy-tailed. Per parameter across minibatches (TMLR,
     Xie et al.), each 95% CI covers 2 for ~95% of parameters.
 

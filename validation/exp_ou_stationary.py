@@ -43,7 +43,7 @@ def run(quick: bool, rng):
     sample covariance is needed.
 
     The reference is **exact for the chain at any time**: `ou_em_chain_moments(A, B, x0, h, N)`
-    gives E X_N and E[X_N X_Nᵀ] of the EM recursion `X' = (I - hA) X + B ΔW` (THEORY.md §C.1,
+    gives E X_N and E[X_N X_Nᵀ] of the EM recursion `X' = (I - hA) X + B ΔW` (docs/theory.md §C.1,
     §C.2), so there is no burn-in error and no O(h) discretisation error in the comparison. At
     T = 8 it equals the stationary EM covariance `ou_em_stationary_cov(A, B, h)` (the discrete
     Lyapunov solution of S = (I-hA) S (I-hA)ᵀ + h B Bᵀ) to ~1e-10. The continuous stationary

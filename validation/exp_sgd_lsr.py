@@ -116,8 +116,8 @@ def run(quick: bool, rng):
     **Checked bounds.** (1) LMA eq. 11 holds on every run (|z| ≤ 4.5). (2) At every κ the
     measured C*² is at least each of the three bounds (one-sided, z ≥ -4.5) — the theorems'
     content, testable on any loss. (3) *Realistic loss* (scale-invariant least squares,
-    THEORY.md §C.5 family 2; 64 examples, d = 8, B = 1, η = 0.05, λ = 0.1): LSI breaks inside the
-    sweep, no κ above the sharpened κ* passes, and Thm 5.5 certifies failure only where it
+    docs/theory.md §C.5 family 2; 64 examples, d = 8, B = 1, η = 0.05, λ = 0.1): LSI breaks inside
+    the sweep, no κ above the sharpened κ* passes, and Thm 5.5 certifies failure only where it
     happened. Here the predictions are upper bounds and *not* tight (the break, near κ = 12,
     comes at about 0.6 of the sharpened κ* ≈ 20 and 0.3 of LMA's ≈ 42): the equilibrium
     direction law changes with κ (G·R, the squared gradient at unit norm, grows by ~70% by

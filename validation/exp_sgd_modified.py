@@ -1,4 +1,4 @@
-"""GD tracks the modified flow at O(η²) and the gradient flow only at O(η) (THEORY.md §C.4)."""
+"""GD tracks the modified flow at O(η²) and the gradient flow only at O(η) (docs/theory.md §C.4)."""
 from __future__ import annotations
 
 import numpy as np
@@ -33,7 +33,7 @@ def run(quick: bool, rng):
     for key, e in (("gf", e_gf), ("mf", e_mf)):
         loc = np.log2(np.array(e[:-1]) / np.array(e[1:]))
         orders[key] = (loc, 2 * loc[1:] - loc[:-1])
-    table = {0.1: (-2.996e-2, -4.67e-3), 0.0125: (-3.52e-3, -7.39e-5)}  # THEORY.md §C.4
+    table = {0.1: (-2.996e-2, -4.67e-3), 0.0125: (-3.52e-3, -7.39e-5)}  # docs/theory.md §C.4
     rel = max(max(abs(e_gf[i] / table[eta][0] - 1), abs(e_mf[i] / table[eta][1] - 1))
               for i, eta in enumerate(etas) if eta in table)
 
@@ -49,7 +49,7 @@ def run(quick: bool, rng):
     claims = [
         claim("gf", 1, "gradient flow"),
         claim("mf", 2, "modified flow"),
-        Claim("errors agree with THEORY.md §C.4's independent table (η = 0.1, 0.0125)",
+        Claim("errors agree with docs/theory.md §C.4's independent table (η = 0.1, 0.0125)",
               measured=f"max relative difference {rel:.2e}", expected="< 1% (3-digit table)",
               passed=rel < 0.01),
     ]

@@ -22,8 +22,8 @@ def _third_cumulant(M, lr, Lam, k):
             "SGD's stationary covariance is the discrete Lyapunov solution, O(η) away from the SDE's; "
             "NGD matches SGD in two moments, not in the third")
 def run_exp(quick: bool, rng):
-    """Non-commuting ``H`` and ``Σ`` (THEORY.md §C.1), skewed (centred-exponential) noise, η = 0.4.
-    SGD and NGD are run to SDE time 12 (30 steps, so the exact k-step moments of
+    """Non-commuting ``H`` and ``Σ`` (docs/theory.md §C.1), skewed (centred-exponential) noise,
+    η = 0.4. SGD and NGD are run to SDE time 12 (30 steps, so the exact k-step moments of
     :func:`sdesim.linear.sgd_quadratic_moments` are stationary to 1e-9) and compared with: the
     exact discrete covariance, the SDE's Lyapunov solution ``HS + SH = ηΣ``, the predicted
     difference ``δ = S_disc - S_SDE``, and the exact third cumulant (``K₃ ← M^{⊗3}K₃ - η³Λ``)."""

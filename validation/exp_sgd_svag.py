@@ -11,7 +11,7 @@ Two parts:
    linear chain ``y' = y - (η/l)(a y + ζ)`` with ``a = 1 + β`` driven by the *same* two-batch
    noise ζ; every SDE path carries the linear SDE ``dY = -aY dt + (ηΣ)^{1/2} dW`` on the same
    Brownian path. ``E y³`` is exact for both (mean, variance and third cumulant of a linear
-   recursion, THEORY.md §C.3; Gaussian EM chain), so
+   recursion, docs/theory.md §C.3; Gaussian EM chain), so
    ``e(l) = E[x³ - y³]_{SVAG} - E[X³ - Y³]_{SDE} + (E y³_{SVAG, exact} - E Y³_{SDE, exact})``
    is unbiased and its Monte-Carlo variance is ~100 times smaller than the plain difference.
    The order is fitted here by generalised least squares of ``e(h) = C h^p (1 + D h)`` in
@@ -24,7 +24,7 @@ Two parts:
    ratio ``sqrt(χ²/dof)``).
    :func:`sdesim.order_fit.fit_order` is deliberately not used (it is being reworked).
 2. Quadratic loss started at the minimum, where ``E x³`` is the third cumulant exactly
-   (THEORY.md §C.3): SVAG's gap is ``(3l-1)/2 · (η/l)³ Λ Σ μ^{3j}`` (order 1), the naive
+   (docs/theory.md §C.3): SVAG's gap is ``(3l-1)/2 · (η/l)³ Λ Σ μ^{3j}`` (order 1), the naive
    amplification's (LR η/l, one batch's noise times √l) is ``l^{3/2} (η/l)³ Λ Σ μ^{3j}``
    (order ½). Monte Carlo must match both exact curves; their exact local orders
    ``log₂(K₃(l)/K₃(2l))`` at l = 512 → 1024 are 1 and ½.
@@ -175,7 +175,8 @@ def run(quick: bool, rng):
     noise (Theorem 4.3), with a linear-chain control variate that shares SVAG's and the SDE's
     noise (exact E y³ for both; see the module docstring) and a GLS fit of ``C h^p(1+Dh)``,
     h = 1/l, on l >= 4 whose CI includes a truncation allowance; and SVAG vs the naive √l
-    amplification on a quadratic with exact third cumulants (Lemma 4.7 iii–iv, THEORY.md §C.3)."""
+    amplification on a quadratic with exact third cumulants (Lemma 4.7 iii–iv, docs/theory.md
+    §C.3)."""
     s_ref, s_svag, s_quad = rng.spawn(3)
     lr, T, Lam = LR, T_END, LAM3
     ls = [1, 2, 4, 8, 16, 32] if quick else [1, 2, 4, 8, 16, 32, 64]

@@ -61,7 +61,7 @@ def run(quick: bool, rng):
     X_k = Σ_{j<k} (1-θh)^{k-1-j} σ h^{1/α} Z_j, and a weighted sum of i.i.d. standard SαS
     variables is SαS with scale (Σ|c_j|^α)^{1/α}. So after k steps X_k is exactly SαS with
     scale σ h^{1/α} ((1-|1-θh|^{αk}) / (1-|1-θh|^α))^{1/α} and E cos(uX_k) =
-    exp(-|scale·u|^α) (THEORY.md §C.6). Zero-noise checks: this closed form equals the direct
+    exp(-|scale·u|^α) (docs/theory.md §C.6). Zero-noise checks: this closed form equals the direct
     sum, tends to `stable_ou_em_scale` as k → ∞, and at α = 2 (where Stable(2, σ) is
     N(0, 2σ²h) per step) equals the variance from `ou_em_chain_moments`.
 

@@ -94,7 +94,7 @@ def run(quick: bool, rng):
     (a) `weak_order(..., exact=...)`: errors against the exact E g(X_T) from `linear_moments`;
     (b) `weak_order(...)` without an exact answer: successive differences of coupled estimates;
     (c) zero noise: the exact errors of the EM chain (`em_chain_moments` minus
-        `linear_moments`, THEORY.md §C.2), fitted with `fit_order(hs, y, cov=None)`.
+        `linear_moments`, docs/theory.md §C.2), fitted with `fit_order(hs, y, cov=None)`.
 
     Claims, per problem: 1 lies in the fitted order's CI for (a) and (b), taken at 99.99 %
     (p ± (3.89 se + truncation allowance), the suite's ≈ 4 se convention; the 95 % CI is printed)

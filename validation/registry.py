@@ -21,7 +21,7 @@ Writing an experiment
                                     passed=abs(z) <= 4, details={"n_paths": n})],
                       params={"n_paths": n}, figures={"paths": fig})
 
-Rules that keep the report honest (DESIGN.md, "Testing"): a stochastic claim compares an estimate
+Rules that keep the report honest: a stochastic claim compares an estimate
 with an exact value within k standard errors (k about 4-5, stated in ``expected``); the seed
 comes from ``rng`` (a :class:`numpy.random.SeedSequence`, independent per experiment; ``spawn``
 it for independent streams, never reuse one seed for two simulations); the quick mode keeps the
