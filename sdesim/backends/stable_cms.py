@@ -28,9 +28,10 @@ __all__ = ["cms_block", "cauchy_block"]
 # Chambers–Mallows–Stuck with one exp of two logs, on inlined polynomial sin/cos/log/exp that
 # LLVM vectorises (the libm calls do not vectorise and cost ~15 ns each). The polynomials and
 # argument reductions are fdlibm's (Sun Microsystems, 1993: k_sin.c, k_cos.c, e_rem_pio2.c,
-# e_log.c, e_exp.c); each is accurate to about 1 ulp on the ranges used here. FMA contraction
-# is allowed (it only makes the Cody–Waite reductions and Horner steps more exact); no other
-# fast-math flag is, so the compensated steps are kept as written.
+# e_log.c, e_exp.c); each is accurate to about 1 ulp on the ranges used here. No fast-math flag,
+# not even FMA contraction: whether LLVM fuses a multiply-add depends on how a function was
+# inlined, and a cold compile and a load from numba's on-disk cache gave different last bits
+# for the same seed. Without contraction every operation is the IEEE operation as written.
 _PIO2_1 = 1.57079632673412561417e+00    # first 33 bits of π/2
 _PIO2_2 = 6.07710050630396597660e-11    # next 33 bits
 _PIO2_2T = 2.02226624879595063154e-21   # π/2 - _PIO2_1 - _PIO2_2
@@ -52,9 +53,8 @@ _INF_BITS = 0x7FF0000000000000
 _MANT_MASK = 0x000FFFFFFFFFFFFF
 _TWO_M52 = 2.220446049250313e-16
 
-_jit = dict(nogil=True, cache=True, error_model="numpy", fastmath={"contract"})
-_jit_inline = dict(nogil=True, cache=True, error_model="numpy", inline="always",
-                   fastmath={"contract"})
+_jit = dict(nogil=True, cache=True, error_model="numpy")
+_jit_inline = dict(nogil=True, cache=True, error_model="numpy", inline="always")
 
 
 @numba.njit(**_jit_inline)
