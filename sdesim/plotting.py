@@ -19,13 +19,44 @@ def _new_axes(ax, figsize=(5.0, 3.8)):
     return ax
 
 
+def _label_mantissas(lo: float, hi: float) -> tuple:
+    """Mantissas of the labelled log ticks on ``[lo, hi]``: decades only (``10^k``), unless
+    fewer than two decades fall inside; then also ``2, 5 × 10^k``, or else every ``m × 10^k``."""
+    k = np.arange(np.floor(np.log10(lo)), np.ceil(np.log10(hi)) + 1)
+    for subs in ((1.0,), (1.0, 2.0, 5.0)):
+        ticks = np.outer(10.0 ** k, subs)
+        if np.count_nonzero((ticks >= lo) & (ticks <= hi)) >= 2:
+            return subs
+    return tuple(float(m) for m in range(1, 10))
+
+
+def _log_ticks(axis, lo: float, hi: float) -> None:
+    """Log-axis ticks whose labels do not collide: few labelled major ticks, minor unlabelled.
+
+    Independent of the matplotlib version and style (the ``classic`` style labels minor log
+    ticks). The major locator thins the ticks to what the axis length holds; which mantissas
+    are labelled is chosen by :func:`_label_mantissas` for the view ``[lo, hi]``.
+    """
+    from matplotlib import ticker
+    subs = _label_mantissas(lo, hi)
+    axis.set_major_locator(ticker.LogLocator(base=10.0, subs=subs, numticks="auto"))
+    # every major tick gets its label (by default the formatter hides some below two decades)
+    axis.set_major_formatter(ticker.LogFormatterSciNotation(
+        labelOnlyBase=False, minor_thresholds=(np.inf, np.inf)))
+    axis.set_minor_locator(ticker.LogLocator(base=10.0, subs="auto", numticks="auto"))
+    axis.set_minor_formatter(ticker.NullFormatter())
+
+
 def plot_weak_order(result, ax=None):
     """Log–log plot of a weak-order study: |errors| with error bars, the fit, a slope-1 guide.
 
     Draws ``|y_k|`` against the step size (for successive differences, against the coarser step
     of each pair) with error bars ``z·stderr`` (``z = 1.96`` at 95%), the fitted error model
     (solid on the fitted range, dotted where points were dropped), a slope-1 guide line through
-    the finest point, dropped points as hollow markers, and a title with the order and its CI.
+    the finest point, dropped points as hollow markers, and a title with the order and its CI
+    (or why it is not resolved). Both log axes label decades only (``2, 5 × 10^k`` too when
+    fewer than two decades show) and leave minor ticks unlabelled, so the labels do not collide
+    however many decades the steps span.
 
     Parameters
     ----------
@@ -108,11 +139,13 @@ def plot_weak_order(result, ax=None):
 
     ax.set_xscale("log")
     ax.set_yscale("log", nonpositive="clip")
+    _log_ticks(ax.xaxis, *sorted(ax.get_xlim()))
+    _log_ticks(ax.yaxis, *sorted(ax.get_ylim()))
     ax.set_xlabel("step size h" + (" (h' = next finer step)" if differences else ""))
     ax.set_ylabel(ylabel)
     lo, hi = fit.order_ci
     if fit.status == "not resolved":
-        title = "weak order not resolved"
+        title = f"weak order not resolved: {fit.cause_text(short=True)}"
     elif fit.exact:
         title = f"weak order {fit.order:.3f} (exact data)"
     else:
@@ -157,9 +190,9 @@ def plot_paths(paths, n: int = 20, coord: int = 0, ax=None):
     >>> len(plot_paths(p, n=3).lines)
     3
 
-    References
-    ----------
-    DESIGN.md (saved paths are ``(n_times, n_paths, d)``).
+    Notes
+    -----
+    Saved paths are ``(n_times, n_paths, d)`` throughout sdesim (:class:`sdesim.simulate.Paths`).
     """
     xs = np.asarray(paths.xs)
     ts = np.asarray(paths.ts)

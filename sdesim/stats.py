@@ -26,18 +26,24 @@ class Estimate:
     Examples
     --------
     >>> e = Estimate(1.0, 0.01, 10_000)
-    >>> [round(float(v), 4) for v in e.ci()]
-    [0.9804, 1.0196]
+    >>> lo, hi = e.ci()
+    >>> round(lo, 4), round(hi, 4)
+    (0.9804, 1.0196)
     """
 
     mean: np.ndarray | float
     stderr: np.ndarray | float
     n: int
 
-    def ci(self, level: float = 0.95):
-        """Normal-approximation confidence interval ``(lo, hi)`` at ``level``."""
+    def ci(self, level: float = 0.95) -> tuple:
+        """Normal-approximation confidence interval ``(lo, hi)`` at ``level``.
+
+        Python floats for a scalar estimate, arrays of ``mean``'s shape otherwise.
+        """
         z = normal_quantile(level)
-        return self.mean - z * np.asarray(self.stderr), self.mean + z * np.asarray(self.stderr)
+        lo = np.asarray(self.mean) - z * np.asarray(self.stderr)
+        hi = np.asarray(self.mean) + z * np.asarray(self.stderr)
+        return (float(lo), float(hi)) if lo.ndim == 0 else (lo, hi)
 
     def zscore(self, reference) -> np.ndarray | float:
         """``(mean - reference) / stderr``: how many standard errors from ``reference``."""

@@ -1,6 +1,7 @@
 """The validation registry and runner plumbing, on tiny fake experiments (not the real ones)."""
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -126,6 +127,62 @@ def test_format_table_wraps_long_cells():
     run = runner.ExperimentRun("e", "c", "", Result([long]), 0.0)
     lines = runner.format_table([run]).splitlines()
     assert len(lines) > 3 and all(len(line) < 170 for line in lines)
+
+
+def _long_registry():
+    """One fake experiment with a 206-character title and long claims, measured values and
+    criteria: wider than any terminal unless the table adapts."""
+    reg = Registry()
+    title = ("EM reproduces the stationary law of a 2-d Ornstein-Uhlenbeck process with "
+             "non-commuting noise within four standard errors on every coordinate, moment and "
+             "step size of the study, quick mode included as well.")
+    assert len(title) == 206
+
+    @reg.experiment("fake_long_titles_experiment", title)
+    def fake(quick, rng):
+        return [Claim("the weak order CI contains 1 and its half-width is at most 0.05 for " * 3,
+                      "0.9987 [0.9912, 1.006] (statistical 0.004 + truncation allowance 0.003)",
+                      "CI contains 1, half-width <= 0.05, chi2 p-value >= 0.01 " * 2, True),
+                Claim("short claim", 1.0, "== 1", False)]
+
+    return reg, title
+
+
+def test_table_fits_a_100_column_terminal(tmp_path, monkeypatch):
+    monkeypatch.setattr(runner.shutil, "get_terminal_size",
+                        lambda fallback=(100, 24): os.terminal_size((100, 24)))
+    reg, title = _long_registry()
+    out = io.StringIO()
+    rep = runner.run_experiments(reg, out_dir=tmp_path, stream=out)
+    table = runner.format_table(rep.runs)
+    assert table in out.getvalue()
+    assert max(len(line) for line in table.splitlines()) <= 100
+    assert "…" in table and "report.md has the full text" in table
+    printed = [line for line in out.getvalue().splitlines() if str(tmp_path) not in line]
+    assert max(len(line) for line in printed) <= 100        # progress lines wrap too
+    md = (tmp_path / "report.md").read_text()               # the report keeps every word
+    claim = rep.runs[0].result.claims[0]
+    assert title in md and claim.claim in md and claim.expected in md
+
+
+@pytest.mark.parametrize("width", [60, 80, 100, 120, 200])
+def test_table_width_follows_the_terminal(width):
+    reg, _ = _long_registry()
+    rep = runner.run_experiments(reg, write=False, stream=io.StringIO())
+    lines = runner.format_table(rep.runs, width=width).splitlines()
+    widest = max(len(line) for line in lines)
+    assert widest <= max(width, 77)          # 77: the narrowest the five columns go
+    assert widest >= min(width, 77) - 10     # and it uses the room it has
+
+
+def test_terminal_width_falls_back_to_100(monkeypatch):
+    monkeypatch.delenv("COLUMNS", raising=False)
+
+    def no_terminal(*args):
+        raise OSError("not a terminal")
+
+    monkeypatch.setattr(os, "get_terminal_size", no_terminal)
+    assert runner.terminal_width() == 100
 
 
 def test_cli_list_runs_without_simulating():

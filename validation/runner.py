@@ -23,6 +23,7 @@ import math
 import os
 import pkgutil
 import platform
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -41,11 +42,16 @@ import numpy as np  # noqa: E402
 from .registry import REGISTRY, Claim, Registry, Result, as_result  # noqa: E402
 
 __all__ = ["ExperimentRun", "RunReport", "discover", "run_experiments", "main",
-           "format_table", "experiment_seed"]
+           "format_table", "terminal_width", "experiment_seed"]
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_RESULTS = PACKAGE_DIR / "results"
-_COLS = (("experiment", 22), ("claim", 54), ("measured", 34), ("expected", 30), ("verdict", 7))
+# table columns: (header, widest, narrowest before the table may outgrow the terminal)
+_COLS = (("experiment", 22, 18), ("claim", 54, 20), ("measured", 34, 12), ("expected", 30, 12),
+         ("verdict", 7, 7))
+_SEP = "  "
+_MAX_CELL_LINES = 4      # longer cells are cut with "…" (report.md has them in full)
+_FALLBACK_WIDTH = 100    # when the terminal size cannot be read (pipes, CI)
 
 
 @dataclass
@@ -92,7 +98,7 @@ class RunReport:
 
 # ----------------------------------------------------------------------------- helpers
 def discover(package: str = "validation", registry: Registry | None = None) -> list[str]:
-    """Import every ``<package>.exp_*`` module (each registers its experiments); returns their names.
+    """Import every ``<package>.exp_*`` module (each registers its experiments); their names.
 
     A module that fails to import is registered as a failing experiment named after the module,
     so one broken experiment shows up in the report instead of stopping all the others.
@@ -161,6 +167,43 @@ def _wrap(text: str, width: int) -> list[str]:
     return lines
 
 
+def terminal_width() -> int:
+    """Columns of the terminal (``shutil.get_terminal_size``; 100 when it cannot be read)."""
+    return shutil.get_terminal_size(fallback=(_FALLBACK_WIDTH, 24)).columns
+
+
+def _cell(text, width: int) -> tuple[list[str], bool]:
+    """``text`` wrapped to ``width``, at most ``_MAX_CELL_LINES`` lines; True if it was cut."""
+    lines = _wrap(text, width)
+    if len(lines) <= _MAX_CELL_LINES:
+        return lines, False
+    last = lines[_MAX_CELL_LINES - 1]
+    return lines[:_MAX_CELL_LINES - 1] + [last[:width - 1] + "…"], True
+
+
+def _column_widths(rows, width: int) -> list[int]:
+    """Widths of the columns so that a table line fits in ``width`` characters.
+
+    Each column wants its longest cell (at most its cap); when they do not fit, every column
+    gives up room in proportion to what it has above its minimum. Below the sum of the minimums
+    (77 columns) the table is wider than ``width``.
+    """
+    want = [min(cap, max([len(head)] + [len(str(row[i])) for row in rows]))
+            for i, (head, cap, _) in enumerate(_COLS)]
+    low = [min(w, max(lo, len(head))) for w, (head, _, lo) in zip(want, _COLS)]
+    room = width - len(_SEP) * (len(_COLS) - 1)
+    if sum(want) <= room:
+        return want
+    spare = room - sum(low)
+    if spare <= 0:
+        return low
+    give = [w - lo for w, lo in zip(want, low)]   # not all 0: sum(want) > room > sum(low)
+    widths = [lo + spare * g // sum(give) for lo, g in zip(low, give)]
+    for i in sorted(range(len(give)), key=lambda i: -give[i])[:room - sum(widths)]:
+        widths[i] += 1  # hand out what the rounding left over, widest-wanting first
+    return widths
+
+
 def _rows(runs) -> list[tuple]:
     rows = []
     for r in runs:
@@ -170,21 +213,25 @@ def _rows(runs) -> list[tuple]:
     return rows
 
 
-def format_table(runs) -> str:
-    """The plain-text summary table (experiment, claim, measured, expected, verdict), wrapped."""
+def format_table(runs, width: int | None = None) -> str:
+    """The plain-text summary table (experiment, claim, measured, expected, verdict).
+
+    Cells are wrapped to fit ``width`` columns (default: the terminal's, see
+    :func:`terminal_width`) and cut with "…" after a few lines; ``report.md`` has them in full.
+    """
     rows = _rows(runs)
-    widths = []
-    for i, (head, cap) in enumerate(_COLS):
-        longest = max([len(head)] + [len(str(row[i])) for row in rows])
-        widths.append(min(cap, longest))
-    sep = "  "
-    out = [sep.join(h.ljust(w) for (h, _), w in zip(_COLS, widths)),
-           sep.join("-" * w for w in widths)]
+    widths = _column_widths(rows, terminal_width() if width is None else int(width))
+    out = [_SEP.join(h.ljust(w) for (h, _, _), w in zip(_COLS, widths)).rstrip(),
+           _SEP.join("-" * w for w in widths)]
+    any_cut = False
     for row in rows:
-        cells = [_wrap(v, w) for v, w in zip(row, widths)]
+        cells, cut = zip(*(_cell(v, w) for v, w in zip(row, widths)))
+        any_cut |= any(cut)
         for k in range(max(len(c) for c in cells)):
-            out.append(sep.join((c[k] if k < len(c) else "").ljust(w)
-                                for c, w in zip(cells, widths)).rstrip())
+            out.append(_SEP.join((c[k] if k < len(c) else "").ljust(w)
+                                 for c, w in zip(cells, widths)).rstrip())
+    if any_cut:
+        out.append("(… = cut to fit the terminal; report.md has the full text)")
     return "\n".join(out)
 
 
@@ -388,7 +435,8 @@ def run_experiments(registry: Registry | None = None, names=None, *, quick: bool
     t_all = time.perf_counter()
     runs = []
     for i, exp in enumerate(exps, 1):
-        say(f"[{i}/{len(exps)}] {exp.name}: {exp.claim}")
+        say(textwrap.fill(f"[{i}/{len(exps)}] {exp.name}: {exp.claim}", terminal_width(),
+                          subsequent_indent="      "))
         t0 = time.perf_counter()
         error = None
         try:
@@ -447,7 +495,8 @@ def main(argv=None) -> int:
     discover()
     if args.list:
         for exp in REGISTRY:
-            print(f"{exp.name:24s} {exp.claim}")
+            print(textwrap.fill(f"{exp.name:24s} {exp.claim}", terminal_width(),
+                                subsequent_indent=" " * 25))
         return 0
     try:
         REGISTRY.select(args.only)
