@@ -9,19 +9,48 @@ Quick tour
 >>> est.n
 10000
 """
+import functools
+
 from .backends.common import SimulationDiverged
 from .drivers import Brownian, Driver, Stable
 from .schemes import EulerMaruyama
-from . import linear  # callable: sdesim.linear(A, B_list) builds the SDE (see linear.py)
+from . import exact
 from .sde import SDE, LinearSDE, gbm, ou
+from .sde import linear as _linear_sde
 from .simulate import LevelEstimate, Paths, expectation, expectation_levels, simulate
 from .stats import Estimate, MomentAccumulator
 
 __version__ = "0.1.0"
 
+
+class _LinearConstructor:
+    """``sdesim.linear``: the linear-SDE constructor :func:`sdesim.sde.linear`.
+
+    The exact references once reached as ``sdesim.linear.<name>`` live in :mod:`sdesim.exact`;
+    asking this constructor for one raises an ``AttributeError`` that names the new path.
+    """
+
+    def __init__(self, constructor):
+        functools.update_wrapper(self, constructor)
+
+    def __call__(self, *args, **kwargs):
+        return self.__wrapped__(*args, **kwargs)
+
+    def __getattr__(self, name: str):
+        if name in exact.__all__:
+            raise AttributeError(f"sdesim.linear.{name} has moved to sdesim.exact.{name} "
+                                 f"(sdesim.linear is now only the linear-SDE constructor)")
+        raise AttributeError(f"sdesim.linear has no attribute {name!r}")
+
+    def __repr__(self) -> str:
+        return f"<sdesim.linear: the linear-SDE constructor {self.__module__}.{self.__name__}>"
+
+
+linear = _LinearConstructor(_linear_sde)
+
 # Loaded on first use: the order fit needs scipy.stats (about half a second to import).
-_LAZY = {"weak_order": "weak", "WeakOrderResult": "weak", "fit_order": "order_fit",
-         "OrderFit": "order_fit"}
+_LAZY = {"weak_order": "weak.study", "WeakOrderResult": "weak.study", "fit_order": "weak.fit",
+         "OrderFit": "weak.fit"}
 
 
 def __getattr__(name: str):
@@ -32,7 +61,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "SDE", "LinearSDE", "ou", "gbm", "linear",
+    "SDE", "LinearSDE", "ou", "gbm", "linear", "exact",
     "Driver", "Brownian", "Stable",
     "EulerMaruyama",
     "simulate", "expectation", "expectation_levels", "Paths", "LevelEstimate",

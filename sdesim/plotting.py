@@ -62,7 +62,7 @@ def plot_weak_order(result, ax=None):
     ----------
     result : WeakOrderResult or OrderFit
         The study (:func:`sdesim.weak.weak_order`) or a bare fit
-        (:func:`sdesim.order_fit.fit_order`).
+        (:func:`sdesim.weak.fit_order`).
     ax : matplotlib.axes.Axes, optional
         Axes to draw on; a new figure is made when omitted.
 
@@ -80,7 +80,7 @@ def plot_weak_order(result, ax=None):
     --------
     >>> import numpy as np, matplotlib
     >>> matplotlib.use("Agg")
-    >>> from sdesim.order_fit import fit_order
+    >>> from sdesim.weak import fit_order
     >>> hs = 1 / 2 ** np.arange(2, 8)
     >>> ax = plot_weak_order(fit_order(hs, 3 * hs * (1 - 2 * hs)))
     >>> ax.get_xscale(), ax.get_yscale()

@@ -20,7 +20,7 @@ class EulerMaruyama:
     - α-stable driver, ``ΔL = h^{1/α} σ Z``: converges weakly; the order-1 expansion of
       Protter & Talay (1997) needs moments the stable law lacks, so the weak order depends on α
       and on the smoothness of the test function (docs/theory.md §C.6). The exact stationary law of
-      the scheme on the stable OU process is known (``linear.stable_ou_em_scale``).
+      the scheme on the stable OU process is known (``sdesim.exact.stable_ou_em_scale``).
     - Noise kinds: diagonal, scalar, general, additive.
 
     When to use: the reference scheme of the SDE view of SGD — SGD with Gaussian noise *is*

@@ -1,12 +1,17 @@
-"""Tests of sdesim.order_fit: exact EM-chain errors, CI coverage, and input checks."""
+"""Tests of sdesim.weak.fit_order: exact EM-chain errors, CI coverage, input checks, old path."""
+import importlib
 import math
+import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from sdesim.order_fit import OrderFit, fit_order
+import sdesim
+from sdesim.weak import OrderFit, fit_order
 
-# GBM dX = mu X dt + sigma X dW, g = x^2, EM with N = T/h steps (THEORY.md §C.2):
+# GBM dX = mu X dt + sigma X dW, g = x^2, EM with N = T/h steps (docs/theory.md §C.2):
 #   E X_N^2 = x0^2 ((1 + mu h)^2 + sigma^2 h)^N,  exact x0^2 exp((2 mu + sigma^2) T).
 # These parameters give a plain log-log slope of 0.854 over dt = T/4 ... T/128 for a correct EM.
 MU, SIGMA, T, X0 = 1.5, 0.5, 1.0, 1.0
@@ -127,6 +132,53 @@ def test_unresolved_signal_is_flagged():
     assert fit.status == "not resolved"
     assert "NOT RESOLVED" in repr(fit)
     assert not fit.reliable
+    assert fit.cause == "noise"
+    assert re.search(r"NOT RESOLVED .*Monte-Carlo noise dominates.*use more paths", fit.headline())
+
+
+def test_unresolved_by_truncation_says_finer_steps_not_more_paths():
+    # the error is exactly h(1 + 3h): the model fits, but |Dh| = 1.5 at h = 1/2 is no correction,
+    # and the statistical error (0.1% of each value) is tiny next to the truncation allowance
+    hs = T / 2.0 ** np.arange(1, 8)
+    y = hs * (1 + 3 * hs)
+    cov = np.diag((1e-3 * y) ** 2)
+    fit = fit_order(hs, y, cov, model="power+next")
+    assert fit.status == "not resolved" and fit.cause == "truncation"
+    assert fit.truncation_allowance > 100 * fit.statistical_halfwidth_raw
+    text = fit.headline()
+    assert re.search(r"NOT RESOLVED .*truncation allowance dominates.*use finer steps", text)
+    assert "Monte-Carlo" not in text and "more paths" not in text
+    # the remedy works: dropping the two coarsest steps resolves it
+    fine = fit_order(hs[2:], y[2:], cov[2:, 2:], model="power+next")
+    assert fine.status == "ok" and fine.order_ci[0] <= 1 <= fine.order_ci[1]
+
+
+@pytest.mark.parametrize("var, cause, pattern", [
+    (1e-8, "misfit", r"model does not fit: the statistical error is small, so it is not "
+                     r"Monte-Carlo noise; use finer steps"),
+    (1e-4, "noise", r"Monte-Carlo noise dominates.*use more paths"),
+])
+def test_unidentified_fit_names_its_cause_and_prints_no_infinite_ci(var, cause, pattern):
+    # alternating signs: no power law; with variance 1e-8 the values are 100 standard errors
+    # from 0 (a misfit), with 1e-4 they are noise (the two-point slope alone is +-4)
+    hs = T / 2.0 ** np.arange(1, 7)
+    y = np.array([1.0, -1.0, 1.0, -1.0, 1.0, -1.0]) * 1e-2
+    fit = fit_order(hs, y, np.diag(np.full(6, var)))
+    assert fit.status == "not resolved" and fit.cause == cause
+    assert re.search(pattern, fit.headline())
+    for text in (fit.headline(), fit.summary(), repr(fit)):
+        assert not re.search(r"\b(inf|nan)\b", text), text
+    assert "not identified" in fit.summary()
+
+
+def test_poor_fit_says_it_is_not_noise():
+    hs = T / 2.0 ** np.arange(1, 8)
+    y = 0.7 * hs * (1 + 0.3 * hs)
+    fit = fit_order(hs, y, np.diag((0.01 * y) ** 2), model="power")     # no curvature term
+    assert fit.status == "poor fit" and fit.cause == "misfit"
+    assert re.search(r"UNRELIABLE: no model fits these data \(statistical half-width alone "
+                     r"0\.0\d+, so not Monte-Carlo noise\)", fit.headline())
+    assert fit.statistical_halfwidth_raw < fit.ci_halfwidth / 5
 
 
 def test_fit_that_fails_everywhere_is_flagged_unreliable():
@@ -181,5 +233,23 @@ def test_bad_input(kwargs, match):
 
 
 def test_non_numeric_input():
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="hs and y must be numeric"):
         fit_order(["a", "b", "c"], [1.0, 2.0, 3.0])
+
+
+# ------------------------------------------------------------------------ (d) where it lives
+
+def test_old_module_path_warns_and_reexports(monkeypatch):
+    monkeypatch.delitem(sys.modules, "sdesim.order_fit", raising=False)
+    with pytest.warns(DeprecationWarning, match=r"sdesim\.order_fit is deprecated.*sdesim\.weak"):
+        old = importlib.import_module("sdesim.order_fit")
+    assert old.fit_order is fit_order and old.OrderFit is OrderFit
+    assert sdesim.fit_order is fit_order and sdesim.OrderFit is OrderFit
+
+
+def test_import_sdesim_does_not_load_the_order_fit():
+    # the fit needs scipy.stats (slow to import): sdesim loads it on first use only
+    code = ("import sys, sdesim; "
+            "print(sorted(m for m in ('scipy.stats', 'sdesim.weak') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -1,16 +1,18 @@
 """Tests of sdesim.weak: EM weak order 1 on GBM and a 2-d linear SDE, moment checks, refusals."""
 import math
+import re
 
 import numpy as np
 import pytest
 from scipy import stats
 
 import sdesim
-from sdesim.weak import WeakOrderResult, check_test_function_moments, weak_order
+from sdesim.exact import stable_ou_charfn, stable_ou_em_scale
+from sdesim.weak import WeakOrderResult, check_test_function_moments, fit_order, weak_order
 
 T = 1.0
 DTS = [T / 2 ** k for k in range(1, 7)]          # T/2 ... T/64
-MU, SIGMA, X0 = 0.5, 0.4, 1.0                    # GBM of THEORY.md §C.2
+MU, SIGMA, X0 = 0.5, 0.4, 1.0                    # GBM of docs/theory.md §C.2
 EXACT_GBM = X0 ** 2 * math.exp((2 * MU + SIGMA ** 2) * T)
 
 
@@ -19,7 +21,7 @@ def square(x):
 
 
 def gbm_em_chain(dts):
-    """Exact E X_N^2 of the EM chain of GBM (THEORY.md §C.2), one value per step size."""
+    """Exact E X_N^2 of the EM chain of GBM (docs/theory.md §C.2), one value per step size."""
     h = np.asarray(dts, dtype=float)
     return X0 ** 2 * ((1 + MU * h) ** 2 + SIGMA ** 2 * h) ** np.rint(T / h)
 
@@ -100,13 +102,13 @@ def sq_norm(x):
 @pytest.mark.parametrize("with_exact", [True, False])
 def test_linear_2d_noncommuting_noise_order_one(with_exact):
     assert not np.allclose(B2[0] @ B2[1], B2[1] @ B2[0])
-    exact = float(np.trace(sdesim.linear.linear_moments(A2, B2, X02, T).second))
+    exact = float(np.trace(sdesim.exact.linear_moments(A2, B2, X02, T).second))
     dts = [T / 2 ** k for k in range(1, 8)]                    # T/2 ... T/128
     r = weak_order(sdesim.linear(A2, B2), X02, T, sq_norm, dts, 200_000,
                    exact=exact if with_exact else None, rng=4, quiet=True)
     lo, hi = r.order_ci
     assert r.fit.status == "ok" and lo <= 1.0 <= hi and r.ci_halfwidth <= 0.12
-    em = np.array([np.trace(sdesim.linear.em_chain_moments(A2, B2, X02, h, int(round(T / h)))
+    em = np.array([np.trace(sdesim.exact.em_chain_moments(A2, B2, X02, h, int(round(T / h)))
                             .second) for h in r.dts])
     ok, chi2 = chi2_quantile_ok(r.means - em, r.cov)
     assert ok, chi2
@@ -122,10 +124,34 @@ def test_stable_driver_refuses_unbounded_test_function(g):
         weak_order(sde, 0.5, T, g, DTS, 1000, quiet=True)
 
 
-def test_stable_driver_accepts_bounded_test_function():
-    sde = sdesim.ou(1.0, 1.0, driver=sdesim.Stable(1.5))
-    r = weak_order(sde, 0.5, T, lambda x: np.cos(x[:, 0]), DTS[:5], 20_000, rng=5, quiet=True)
-    assert isinstance(r, WeakOrderResult) and np.all(np.isfinite(r.errors))
+def stable_ou_em_cos(u, x0, theta, sigma, alpha, dts):
+    """Exact ``E cos(u X_N)`` of the EM chain of ``dX = -theta X dt + sigma dL^alpha``, N = T/h.
+
+    ``X_N = (1 - theta h)^N x0 + S`` with ``S`` SαS of scale ``s_N``,
+    ``s_N^alpha = s_inf^alpha (1 - |1 - theta h|^(alpha N))`` (``s_inf``: the chain's stationary
+    scale, :func:`sdesim.exact.stable_ou_em_scale`), so
+    ``E cos(u X_N) = cos(u (1 - theta h)^N x0) exp(-|s_N u|^alpha)`` (docs/theory.md §C.6).
+    """
+    h = np.asarray(dts, dtype=float)
+    n = np.rint(T / h)
+    s_n = (stable_ou_em_scale(theta, sigma, alpha, h)
+           * (1 - np.abs(1 - theta * h) ** (alpha * n)) ** (1 / alpha))
+    return np.cos(u * (1 - theta * h) ** n * x0) * np.exp(-np.abs(s_n * u) ** alpha)
+
+
+def test_stable_ou_cos_matches_exact_em_chain_charfn():
+    theta, sigma, alpha, x0, u = 1.0, 1.0, 1.5, 0.5, 1.0
+    sde = sdesim.ou(theta, sigma, driver=sdesim.Stable(alpha))
+    exact = float(np.real(stable_ou_charfn(u, x0, theta, sigma, alpha, t=T)))
+    r = weak_order(sde, x0, T=T, g=lambda x: np.cos(u * x[:, 0]), dts=DTS[:5], n_paths=20_000,
+                   exact=exact, rng=5, quiet=True)
+    assert isinstance(r, WeakOrderResult) and r.kind == "errors"
+    se = np.sqrt(np.diag(r.cov))
+    z_em = (r.means - stable_ou_em_cos(u, x0, theta, sigma, alpha, r.dts)) / se
+    assert np.all(np.abs(z_em) <= 4.5), z_em     # 5 levels: family false-failure rate < 4e-5
+    # the test is sharp enough to see the O(h) bias of EM: at h = T/2 the continuous law's
+    # E cos(u X_T) is rejected (predicted gap about 20 standard errors)
+    assert abs(r.errors[0] / se[0]) > 4.5, r.errors / se
 
 
 def test_check_test_function_moments():
@@ -146,6 +172,65 @@ def test_check_test_function_moments():
         check_test_function_moments(lambda x: x, [0.0, 0.0], 1.5)
 
 
+# ------------------------------------------------------- why an order is not resolved
+
+def _gbm_study(mu, sigma, dts, n_paths, rng, exact=True):
+    """weak_order of E X_T^2 for GBM(mu, sigma) from x0 = 1, against the exact value or not."""
+    ref = math.exp((2 * mu + sigma ** 2) * T) if exact else None
+    return weak_order(sdesim.gbm(mu, sigma), X0, T=T, g=square, dts=dts, n_paths=n_paths,
+                      exact=ref, rng=rng, quiet=True)
+
+
+def _no_infinite_ci(r):
+    for text in (repr(r), r.summary()):
+        assert not re.search(r"\b(inf|nan)\b", text), text
+
+
+def test_coarse_steps_blame_the_truncation_allowance_and_finer_steps_fix_it():
+    # T/2 ... T/16 is pre-asymptotic for GBM(0.5, 0.5): tiny statistical error, huge allowance
+    coarse = [T / 2 ** k for k in range(1, 5)]
+    r = _gbm_study(0.5, 0.5, coarse, 100_000, rng=1)
+    f = r.fit
+    assert f.status == "not resolved" and f.cause == "truncation"
+    assert f.truncation_allowance > 5 * f.statistical_halfwidth_raw
+    assert re.search(r"NOT RESOLVED \(the truncation allowance dominates: the steps are too "
+                     r"coarse.*use finer steps", repr(r))
+    assert "Monte-Carlo noise" not in repr(r) + f.headline()
+    _no_infinite_ci(r)
+    # the remedy it names works: same paths and seed, steps down to T/128
+    fine = _gbm_study(0.5, 0.5, coarse + [T / 2 ** k for k in range(5, 8)], 100_000, rng=1)
+    assert fine.fit.status == "ok" and fine.order_ci[0] <= 1 <= fine.order_ci[1]
+
+
+def test_few_paths_blame_monte_carlo_noise(gbm_exact):
+    r = _gbm_study(MU, SIGMA, DTS, 500, rng=1)
+    assert r.fit.status == "not resolved" and r.fit.cause == "noise"
+    assert r.fit.statistical_halfwidth_raw > r.fit.truncation_allowance
+    assert re.search(r"NOT RESOLVED \(Monte-Carlo noise dominates.*use more paths", repr(r))
+    assert "finer steps:" not in r.fit.headline()
+    _no_infinite_ci(r)
+    assert gbm_exact.fit.status == "ok"          # the remedy: the same study with 2e5 paths
+
+
+def test_unidentified_fit_from_few_paths_blames_noise_without_infinite_ci():
+    r = _gbm_study(MU, SIGMA, DTS, 300, rng=5, exact=False)
+    assert r.fit.status == "not resolved" and not math.isfinite(r.fit.order_stderr)
+    assert r.fit.cause == "noise"
+    assert re.search(r"Monte-Carlo noise dominates.*use more paths", repr(r))
+    assert "not identified" in r.fit.headline()
+    _no_infinite_ci(r)
+
+
+def test_poor_fit_with_small_statistical_error_is_not_blamed_on_noise():
+    # T/1 ... T/8 for GBM(1, 1): 1e5 paths fix the errors well, but no model of the expansion fits
+    r = _gbm_study(1.0, 1.0, [T / k for k in (1, 2, 4, 8)], 100_000, rng=1)
+    assert r.fit.status == "poor fit" and r.fit.cause == "misfit"
+    assert re.search(r"UNRELIABLE \(the model does not fit: the statistical error is small, so "
+                     r"it is not Monte-Carlo noise; use finer steps", repr(r))
+    assert re.search(r"statistical half-width alone 0\.\d+, so not Monte-Carlo noise",
+                     r.fit.headline())
+
+
 # ------------------------------------------------------------------------------ output
 
 def test_repr_summary_and_plot(gbm_coupled):
@@ -159,6 +244,54 @@ def test_repr_summary_and_plot(gbm_coupled):
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
     assert "weak order" in ax.get_title()
     assert any("slope 1" in t.get_text() for t in ax.get_legend().get_texts())
+
+
+def _labelled_ticks(axis, view, coord):
+    """The tick labels of ``axis`` that carry text and sit inside the view interval."""
+    lo, hi = sorted(view)
+    return [t for t in axis.get_ticklabels(which="both")
+            if t.get_visible() and t.get_text() and lo <= t.get_position()[coord] <= hi]
+
+
+@pytest.mark.parametrize("style", ["default", "classic"])
+@pytest.mark.parametrize("kind", ["errors", "differences"])
+@pytest.mark.parametrize("hs", [2.0 ** -np.arange(1, 10),                  # 2.4 decades
+                                np.array([0.4, 0.3, 0.2, 0.15, 0.1, 0.08])],  # 0.7 decades
+                         ids=["2^-1..2^-9", "0.4..0.08"])
+def test_plot_tick_labels_do_not_overlap(hs, kind, style):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sdesim.plotting import plot_weak_order
+    e = 0.8 * hs * (1 - 0.6 * hs)
+    y = e if kind == "errors" else e[:-1] - e[1:]
+    with plt.style.context(style):                   # "classic" labels minor log ticks
+        fig, ax = plt.subplots(figsize=(3.2, 2.6))
+        plot_weak_order(fit_order(hs, y, np.diag((1e-3 * y) ** 2), kind=kind), ax=ax)
+        fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for axis, view, coord in ((ax.xaxis, ax.get_xlim(), 0), (ax.yaxis, ax.get_ylim(), 1)):
+        labels = _labelled_ticks(axis, view, coord)
+        assert len(labels) >= 2, [t.get_text() for t in labels]
+        assert not any(t.get_text() for t in axis.get_minorticklabels())
+        boxes = [t.get_window_extent(renderer) for t in labels]
+        for i in range(len(boxes)):
+            for j in range(i + 1, len(boxes)):
+                assert not boxes[i].overlaps(boxes[j]), (labels[i].get_text(),
+                                                         labels[j].get_text())
+    plt.close(fig)
+
+
+def test_plot_title_of_unresolved_fit_names_the_cause():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sdesim.plotting import plot_weak_order
+    hs = T / 2.0 ** np.arange(1, 8)
+    y = hs * (1 + 3 * hs)
+    ax = plot_weak_order(fit_order(hs, y, np.diag((1e-3 * y) ** 2), model="power+next"))
+    assert ax.get_title() == "weak order not resolved: the truncation allowance dominates"
+    plt.close(ax.figure)
 
 
 # ------------------------------------------------------------------------------ bad input

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 import sdesim
-from sdesim import linear as L
+from sdesim.exact import ou_em_chain_moments, ou_em_stationary_cov, ou_stationary_cov
 
 from .registry import Claim, Result, experiment
 
@@ -64,9 +64,9 @@ def run(quick: bool, rng):
                              quiet=True)
     mean, se = np.asarray(est.mean), np.asarray(est.stderr)        # (2 times, 9)
 
-    chain = L.ou_em_chain_moments(A, B, X0, H, [n_early, n_steps])
-    S_em = L.ou_em_stationary_cov(A, B, H)
-    S_c = L.ou_stationary_cov(A, B)
+    chain = ou_em_chain_moments(A, B, X0, H, [n_early, n_steps])
+    S_em = ou_em_stationary_cov(A, B, H)
+    S_c = ou_stationary_cov(A, B)
     M = np.eye(3) - H * A
     lyap_resid = float(np.max(np.abs(M @ S_em @ M.T + H * B @ B.T - S_em)))
     exact_T = chain.second[1][IU]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sdesim import linear
+from sdesim.exact import sde_stationary_cov, sgd_quadratic_moments, sgd_stationary_cov
 from sdesim.sgd import NoisyQuadratic, moment_tensors, run
 from validation.registry import Claim, Result, experiment
 
@@ -24,7 +24,7 @@ def _third_cumulant(M, lr, Lam, k):
 def run_exp(quick: bool, rng):
     """Non-commuting ``H`` and ``Σ`` (docs/theory.md §C.1), skewed (centred-exponential) noise,
     η = 0.4. SGD and NGD are run to SDE time 12 (30 steps, so the exact k-step moments of
-    :func:`sdesim.linear.sgd_quadratic_moments` are stationary to 1e-9) and compared with: the
+    :func:`sdesim.exact.sgd_quadratic_moments` are stationary to 1e-9) and compared with: the
     exact discrete covariance, the SDE's Lyapunov solution ``HS + SH = ηΣ``, the predicted
     difference ``δ = S_disc - S_SDE``, and the exact third cumulant (``K₃ ← M^{⊗3}K₃ - η³Λ``)."""
     H = np.array([[1.0, 0.4], [0.4, 2.0]])
@@ -33,8 +33,8 @@ def run_exp(quick: bool, rng):
     n = 200_000 if quick else 2_000_000
     orc = NoisyQuadratic(H, S, noise="skewed")
     k = int(round(T / lr))
-    ex = linear.sgd_quadratic_moments(H, S, lr, [1.0, 1.0], [0.0, 0.0], k)
-    S_disc, S_sde = linear.sgd_stationary_cov(H, S, lr), linear.sde_stationary_cov(H, S, lr)
+    ex = sgd_quadratic_moments(H, S, lr, [1.0, 1.0], [0.0, 0.0], k)
+    S_disc, S_sde = sgd_stationary_cov(H, S, lr), sde_stationary_cov(H, S, lr)
     K3 = _third_cumulant(np.eye(2) - lr * H, lr, orc.noise.third_moment(1), k)
     s1, s2 = rng.spawn(2)
     xs = {m: run(orc, [1.0, 1.0], lr, T, method=m, n_paths=n, save_at=[T], rng=s, quiet=True).xs[-1]

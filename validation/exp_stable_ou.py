@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 import sdesim
-from sdesim import linear as L
+from sdesim.exact import ou_em_chain_moments, stable_ou_charfn, stable_ou_em_scale, stable_ou_scale
 
 from .registry import Claim, Result, experiment
 
@@ -30,18 +30,18 @@ def em_chain_scale(theta, sigma, alpha, h, k):
 
 
 def _exact_checks(k):
-    """Zero-noise checks of the k-step formula against the direct sum and sdesim.linear."""
+    """Zero-noise checks of the k-step formula against the direct sum and sdesim.exact."""
     rows = {}
     for a in ALPHAS:
         q = abs(1.0 - THETA * H) ** a
         direct = SIGMA * (H * np.sum(q ** np.arange(k))) ** (1.0 / a)
         closed = em_chain_scale(THETA, SIGMA, a, H, k)
         far = em_chain_scale(THETA, SIGMA, a, H, 10 ** 6)
-        lib = L.stable_ou_em_scale(THETA, SIGMA, a, H)
+        lib = stable_ou_em_scale(THETA, SIGMA, a, H)
         rows[a] = {"direct_sum": abs(closed / direct - 1),
                    "k->inf vs stable_ou_em_scale": abs(far / lib - 1)}
     # alpha = 2: Stable(2, σ) increments are N(0, 2σ² h), i.e. B = √2 σ in Brownian terms
-    var = L.ou_em_chain_moments([[THETA]], [[np.sqrt(2) * SIGMA]], [0.0], H, k).cov[0, 0]
+    var = ou_em_chain_moments([[THETA]], [[np.sqrt(2) * SIGMA]], [0.0], H, k).cov[0, 0]
     rows[2.0]["alpha=2 vs ou_em_chain_moments"] = abs(2 * em_chain_scale(THETA, SIGMA, 2.0, H, k)
                                                       ** 2 / var - 1)
     return rows
@@ -83,7 +83,7 @@ def run(quick: bool, rng):
              "continuous stationary | max \\|z\\| vs EM chain | max \\|z\\| vs continuous |",
              "|---|---|---|---|---|---|---|"]
     for a, seed in zip(ALPHAS, seeds):
-        s_inf = L.stable_ou_scale(THETA, SIGMA, a)
+        s_inf = stable_ou_scale(THETA, SIGMA, a)
         u = C_U / s_inf
         sde = sdesim.ou(THETA, SIGMA, driver=sdesim.Stable(a))
         est = sdesim.expectation(sde, 0.0, T=T, dt=H, g=lambda x, u=u: np.cos(x[:, :1] * u),
@@ -91,8 +91,8 @@ def run(quick: bool, rng):
         m, se = np.asarray(est.mean), np.asarray(est.stderr)
         s_em = em_chain_scale(THETA, SIGMA, a, H, k)
         phi_em = np.exp(-np.abs(s_em * u) ** a)
-        phi_c = np.real(L.stable_ou_charfn(u, 0.0, THETA, SIGMA, a, t=T))
-        phi_c_inf = np.real(L.stable_ou_charfn(u, 0.0, THETA, SIGMA, a))
+        phi_c = np.real(stable_ou_charfn(u, 0.0, THETA, SIGMA, a, t=T))
+        phi_c_inf = np.real(stable_ou_charfn(u, 0.0, THETA, SIGMA, a))
         z = (m - phi_em) / se
         z_c = (m - phi_c) / se
         var_pred = (1 + np.exp(-np.abs(2 * s_em * u) ** a)) / 2 - phi_em ** 2
@@ -104,7 +104,7 @@ def run(quick: bool, rng):
             {"u": u, "empirical": m, "stderr": se, "em_chain_cf": phi_em,
              "continuous_cf_at_T": phi_c, "continuous_stationary_cf": phi_c_inf, "z": z,
              "z_vs_continuous": z_c, "em_chain_scale": s_em,
-             "continuous_scale_at_T": L.stable_ou_scale(THETA, SIGMA, a, T)}))
+             "continuous_scale_at_T": stable_ou_scale(THETA, SIGMA, a, T)}))
         if np.max(np.abs(z_gap_pred)) >= Z_POWER:
             claims.append(Claim(
                 f"α={a:g}: the O(h) gap between the EM and continuous laws is resolved",
@@ -112,8 +112,8 @@ def run(quick: bool, rng):
                 np.max(np.abs(z_c)) > K_SE,
                 {"predicted_z_gap": z_gap_pred, "z_vs_continuous": z_c}))
         curves[a] = (u, m, se, s_em)
-        table.append(f"| {a:g} | {s_em:.5f} | {L.stable_ou_em_scale(THETA, SIGMA, a, H):.5f} | "
-                     f"{L.stable_ou_scale(THETA, SIGMA, a, T):.5f} | {s_inf:.5f} | "
+        table.append(f"| {a:g} | {s_em:.5f} | {stable_ou_em_scale(THETA, SIGMA, a, H):.5f} | "
+                     f"{stable_ou_scale(THETA, SIGMA, a, T):.5f} | {s_inf:.5f} | "
                      f"{np.max(np.abs(z)):.2f} | {np.max(np.abs(z_c)):.1f} |")
 
     checks = _exact_checks(k)
@@ -138,7 +138,7 @@ def _figure(curves, n_paths):
         ax, axr = axes[0, j], axes[1, j]
         uu = np.linspace(0, 1.1 * u[-1], 300)
         phi_em = np.exp(-np.abs(s_em * uu) ** a)
-        phi_c = np.real(L.stable_ou_charfn(uu, 0.0, THETA, SIGMA, a, t=T))
+        phi_c = np.real(stable_ou_charfn(uu, 0.0, THETA, SIGMA, a, t=T))
         ax.plot(uu, phi_em, color="C0", label="EM chain (exact)")
         ax.plot(uu, phi_c, color="C3", ls="--", label="continuous OU at T")
         ax.errorbar(u, m, yerr=K_SE * se, fmt="o", ms=4, color="k", capsize=3,

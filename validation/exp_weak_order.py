@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 
 import sdesim
-from sdesim import linear as L
-from sdesim.order_fit import fit_order
+from sdesim.exact import em_chain_moments, linear_moments
 from sdesim.stats import normal_quantile
+from sdesim.weak import fit_order
 
 from .registry import Claim, Result, experiment
 
@@ -116,8 +116,8 @@ def run(quick: bool, rng):
         n = P["n_quick"] if quick else P["n_full"]
         params[f"{key}: problem"] = P["title"]
         params[f"{key}: n_paths"] = n
-        exact = float(P["g_moments"](L.linear_moments(P["A"], P["B"], P["x0"], T)))
-        chain = np.array([float(P["g_moments"](L.em_chain_moments(P["A"], P["B"], P["x0"], h,
+        exact = float(P["g_moments"](linear_moments(P["A"], P["B"], P["x0"], T)))
+        chain = np.array([float(P["g_moments"](em_chain_moments(P["A"], P["B"], P["x0"], h,
                                                                    int(round(T / h)))))
                           for h in dts])
         e_chain = chain - exact                      # exact EM-chain weak errors

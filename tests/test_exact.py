@@ -1,19 +1,20 @@
-"""Tests for sdesim.linear: exact cross-checks against closed forms (THEORY.md §C.1, C.2, C.6).
+"""Tests for sdesim.exact: exact cross-checks against the closed forms of docs/theory.md §C.1,
+§C.2 and §C.6.
 
 Everything here is deterministic. Tolerances are either a small multiple of machine precision
-(identities that hold exactly), the rounding of a number quoted in THEORY.md, the stated
-accuracy of an ODE integrator, or an asymptotic statement (ratio 2 + O(h)).
+(identities that hold exactly), the rounding of a number quoted in docs/theory.md, the stated
+accuracy of an ODE integrator, or an asymptotic statement (ratio 2 + O(h)). Only the public
+names of sdesim.exact are used.
 """
 from __future__ import annotations
-
-import importlib
 
 import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 from scipy.linalg import expm
 
-from sdesim.linear import (
+import sdesim
+from sdesim.exact import (
     Moments,
     em_chain_moments,
     linear_moments,
@@ -29,10 +30,6 @@ from sdesim.linear import (
     stable_ou_em_scale,
     stable_ou_scale,
 )
-
-# The module itself, via import_module: `sdesim.linear` may also name the `linear` problem
-# constructor exported by sdesim/__init__.py, and `from sdesim import linear` would give that.
-from sdesim import linear
 
 EPS = np.finfo(float).eps
 
@@ -131,11 +128,19 @@ def test_linear_moments_ou_matches_ou_functions():
     mo = linear_moments(-A3, [], x0, t, b_list=B3.T)  # additive path
     assert_close(mo.mean, expect_mean, rtol=1e-13)
     assert_close(mo.cov, expect_cov, rtol=0, atol=1e-14)
-    # the general Kronecker path is independent code: same answer
-    zeros = np.zeros((2, 3, 3))
-    mk = linear._linear_moments_kron(-A3, zeros, np.zeros(3), B3.T, x0, t)
-    assert_close(mk.mean, expect_mean, rtol=1e-13)
-    assert_close(mk.second, expect_cov + np.outer(expect_mean, expect_mean), rtol=0, atol=1e-13)
+    # the general Kronecker path (taken once some B_j != 0) is independent code: append a 4th
+    # coordinate, a GBM that the OU block never sees, with its own multiplicative noise
+    mu, sigma, y0 = -0.4, 0.6, 1.3
+    A = np.zeros((4, 4))
+    A[:3, :3], A[3, 3] = -A3, mu
+    B_list, b_list = np.zeros((3, 4, 4)), np.zeros((3, 4))
+    B_list[2, 3, 3], b_list[:2, :3] = sigma, B3.T
+    mk = linear_moments(A, B_list, np.append(x0, y0), t, b_list=b_list)
+    assert_close(mk.mean[:3], expect_mean, rtol=1e-13)
+    assert_close(mk.second[:3, :3], expect_cov + np.outer(expect_mean, expect_mean),
+                 rtol=0, atol=1e-13)
+    assert_close(mk.mean[3], y0 * np.exp(mu * t), rtol=1e-13)
+    assert_close(mk.second[3, 3], y0**2 * np.exp((2 * mu + sigma**2) * t), rtol=1e-13)
 
 
 def test_linear_moments_constant_drift_scalar():
@@ -190,7 +195,7 @@ def test_em_gbm_weak_error_constants_c2():
     C2 = np.exp(2 * MU + SIG**2) * (0.5 * (2 * MU + SIG**2) ** 2 - MU**2)
     mo = _gbm_em(160)
     err1, err2 = exact1 - mo.mean[0], exact2 - mo.second[0, 0]
-    # the numbers quoted in THEORY.md C.2, to the digits quoted
+    # the numbers quoted in docs/theory.md §C.2, to the digits quoted
     assert round(err1, 7) == 1.2849e-3 and round(err2, 6) == 8.390e-3
     assert round(C1 / 160, 7) == 1.2881e-3 and round(C2 / 160, 6) == 8.429e-3
     # err = C h + O(h^2): (err/h - C) halves when h halves
@@ -220,19 +225,50 @@ def test_em_weak_order_one_noncommuting_2d():
     assert np.all((dev[1:] / dev[:-1] > 0.45) & (dev[1:] / dev[:-1] < 0.55)), r
 
 
-def test_em_algorithms_agree_and_step_sequences():
+def _em_raw_moments(A, Bs, a, bs, x0, h, ns):
+    """``(E X_n, E X_n X_n^T)`` for each n in increasing ``ns``, by the raw-moment step recursion
+    of ``X' = M X + c + sum_j (B_j X + b_j) dW_j`` (written here, independently of sdesim)."""
+    M, c = np.eye(len(x0)) + h * A, h * a
+    m, P, out = x0.copy(), np.outer(x0, x0), []
+    for k in range(max(ns) + 1):
+        if k in ns:
+            out.append((m, P))
+        Mm = M @ m
+        P_next = M @ P @ M.T + np.outer(Mm, c) + np.outer(c, Mm) + np.outer(c, c)
+        for B, b in zip(Bs, bs):
+            Bm = B @ m
+            P_next += h * (B @ P @ B.T + np.outer(Bm, b) + np.outer(b, Bm) + np.outer(b, b))
+        m, P = Mm + c, P_next
+    return out
+
+
+@pytest.mark.parametrize("d", [3, 8])
+def test_em_chain_moments_match_step_recursion(d):
+    # em_chain_moments picks the cheaper exact algorithm: binary powers of the (d + d^2)
+    # Kronecker map at d = 3, the step recursion on (mean, covariance) at d = 8
+    rng = np.random.default_rng(3)
+    h = 0.01
+    A = -np.eye(d) + 0.3 * rng.normal(size=(d, d)) / np.sqrt(d)
+    Bs = 0.3 * rng.normal(size=(2, d, d)) / np.sqrt(d)
+    a, bs, x0 = rng.normal(size=d), rng.normal(size=(2, d)), rng.normal(size=d)
+    ns = [0, 1, 5, 37, 100]
+    mo = em_chain_moments(A, Bs, x0, h, ns, a=a, b_list=bs)
+    for i, (m, P) in enumerate(_em_raw_moments(A, Bs, a, bs, x0, h, ns)):
+        assert_close(mo.mean[i], m, rtol=0, atol=1e-13 * np.abs(m).max())
+        assert_close(mo.second[i], P, rtol=0, atol=1e-12 * np.abs(P).max())
+    # additive noise (every B_j = 0) takes binary powers of the affine (mean, cov) map
+    add = em_chain_moments(A, [], x0, h, [3, 250], a=a, b_list=bs)
+    for i, (m, P) in enumerate(_em_raw_moments(A, np.zeros((2, d, d)), a, bs, x0, h, [3, 250])):
+        assert_close(add.mean[i], m, rtol=0, atol=1e-13 * np.abs(m).max())
+        assert_close(add.second[i], P, rtol=0, atol=1e-12 * np.abs(P).max())
+
+
+def test_em_step_sequences_stack_in_the_order_given():
     rng = np.random.default_rng(3)
     d, h = 3, 0.01
     A = -A3
     Bs = 0.3 * rng.normal(size=(2, d, d))
     a, bs, x0 = rng.normal(size=d), rng.normal(size=(2, d)), rng.normal(size=d)
-    M, c = np.eye(d) + h * A, h * a
-    ns = np.array([0, 1, 5, 37, 100])
-    direct = linear._em_moments_direct(M, c, Bs, bs, h, x0, ns)
-    power = linear._em_moments_power(M, c, Bs, bs, h, x0, ns)
-    for u, v in zip(direct, power):
-        assert_close(u.mean, v.mean, rtol=0, atol=1e-13)
-        assert_close(u.second, v.second, rtol=0, atol=1e-12)
     # a sequence (unsorted, repeated) gives stacked moments in the order given
     seq = [37, 0, 100, 37]
     mo = em_chain_moments(A, Bs, x0, h, seq, a=a, b_list=bs)
@@ -245,13 +281,6 @@ def test_em_algorithms_agree_and_step_sequences():
     assert np.array_equal(mo.second[0], mo.second[3])
     assert_close(mo.cov[1], np.zeros((d, d)), rtol=0, atol=0)
     assert_close(mo.mean[1], x0, rtol=0, atol=0)
-    # additive-noise path (binary powers) vs the explicit step recursion
-    zeros = np.zeros((2, d, d))
-    add = em_chain_moments(A, [], x0, h, [3, 250], a=a, b_list=bs)
-    ref = linear._em_moments_direct(M, c, zeros, bs, h, x0, np.array([3, 250]))
-    for i in range(2):
-        assert_close(add.mean[i], ref[i].mean, rtol=0, atol=1e-13)
-        assert_close(add.cov[i], ref[i].cov, rtol=0, atol=1e-13)
 
 
 def test_ou_em_closed_forms_c2():
@@ -416,9 +445,9 @@ def test_stable_ou_broadcasting_and_limits():
 def test_moments_object():
     mo = Moments(np.array([1.0, 2.0]), np.array([[2.0, 2.0], [2.0, 5.0]]))
     assert_close(mo.cov, [[1.0, 0.0], [0.0, 1.0]], rtol=0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="read-only"):
         mo.mean[0] = 3.0
-    with pytest.raises(AttributeError):
+    with pytest.raises(AttributeError, match=r"\bmean\b"):
         mo.mean = np.zeros(2)  # frozen
     with pytest.raises(ValueError, match="second"):
         Moments(np.zeros(2), np.zeros((3, 3)))
@@ -493,3 +522,23 @@ def test_type_errors():
         ou_mean("not a matrix", [1.0], 1.0)
     # an integral float is accepted
     assert em_chain_moments(I2, [], [1, 1], 0.1, 3.0).mean.shape == (2,)
+
+
+# ------------------------------------------------------------------------------------------
+# Public names: sdesim.exact is flat, sdesim.linear is only the constructor
+# ------------------------------------------------------------------------------------------
+
+
+def test_exact_namespace_is_flat():
+    for name in sdesim.exact.__all__:
+        assert getattr(sdesim.exact, name) is globals()[name]
+
+
+def test_sdesim_linear_builds_the_sde_and_names_the_new_home_of_old_references():
+    sde = sdesim.linear(A2, B2_LIST, a=A2_CONST, b_list=B2_CONST)
+    assert isinstance(sde, sdesim.LinearSDE)
+    for name in sdesim.exact.__all__:
+        with pytest.raises(AttributeError, match=rf"sdesim\.exact\.{name}\b"):
+            getattr(sdesim.linear, name)
+    with pytest.raises(AttributeError, match="no_such_name"):
+        sdesim.linear.no_such_name

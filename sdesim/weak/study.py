@@ -6,7 +6,7 @@ The weak error of a scheme with step ``h`` for a test function ``g`` is
 
 :func:`weak_order` estimates ``E g(X^h_T)`` on several grids with
 :func:`sdesim.simulate.expectation_levels` and fits the order with
-:func:`sdesim.order_fit.fit_order`, which models the next terms of the error expansion, bounds
+:func:`sdesim.weak.fit_order`, which models the next terms of the error expansion, bounds
 the bias of the omitted ones, and says which coarse steps it dropped and why.
 
 * With ``exact`` (the true ``E g(X_T)``) the data are the errors ``mean_k − exact``.
@@ -24,8 +24,8 @@ References
 ----------
 Talay & Tubaro (1990), Stoch. Anal. Appl. 8:483; Kloeden & Platen (1992), *Numerical Solution of
 SDEs*, §14.1 and §14.5; Giles (2008), Oper. Res. 56:607 (coupled fine/coarse paths);
-Protter & Talay (1997), Ann. Probab. 25:393 (Euler scheme for Lévy-driven SDEs); THEORY.md §C.2,
-§C.6.
+Protter & Talay (1997), Ann. Probab. 25:393 (Euler scheme for Lévy-driven SDEs); docs/theory.md
+§C.2, §C.6.
 """
 from __future__ import annotations
 
@@ -36,10 +36,12 @@ from typing import Callable
 
 import numpy as np
 
-from ._validate import positive_float
-from .order_fit import OrderFit, fit_order
+from .._validate import positive_float
+from ..simulate import expectation_levels
+from .fit import OrderFit, fit_order
+from .moment_check import check_test_function_moments
 
-__all__ = ["WeakOrderResult", "weak_order", "check_test_function_moments"]
+__all__ = ["WeakOrderResult", "weak_order"]
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -61,7 +63,9 @@ class WeakOrderResult:
     order_ci : tuple of float
         Confidence interval of the order (statistical part plus truncation allowance).
     fit : OrderFit
-        The full fit: model, dropped steps and why, χ², status, notes.
+        The full fit: model, dropped steps and why, χ², status, notes; for an order that is
+        not resolved (or unreliable), ``fit.cause`` says why and the ``repr`` gives the remedy
+        (more paths for noise, finer steps for the truncation allowance).
     n_paths : int
         Paths per grid (with coupling, one path serves every grid).
     coupled : bool
@@ -110,7 +114,7 @@ class WeakOrderResult:
 
         See :func:`sdesim.plotting.plot_weak_order`.
         """
-        from .plotting import plot_weak_order
+        from ..plotting import plot_weak_order
         return plot_weak_order(self, ax=ax)
 
     def _paths_text(self) -> str:
@@ -121,14 +125,14 @@ class WeakOrderResult:
     def __repr__(self) -> str:
         f = self.fit
         if f.status == "not resolved":
-            head = "weak order NOT RESOLVED"
+            head = f"weak order NOT RESOLVED ({f.cause_text()})"
         elif f.exact:
             head = f"weak order {self.order:.4f} (exact data)"
         else:
             lo, hi = self.order_ci
             head = f"weak order {self.order:.3f} [{lo:.3f}, {hi:.3f}] ({100 * self.level:g}% CI)"
         if f.status == "poor fit":
-            head += " UNRELIABLE (no model fits)"
+            head += f" UNRELIABLE ({f.cause_text()})"
         ref = "vs exact" if self.kind == "errors" else "successive differences"
         return (f"WeakOrderResult({head}, model {f.model_text()}, {f.dropped_text()}, "
                 f"{self._paths_text()}, {ref}, {self.elapsed:.1f}s)")
@@ -144,116 +148,6 @@ class WeakOrderResult:
                          f"{self.stderrs[k]:.2e}{used}")
         lines.append(self.fit.summary())
         return "\n".join(lines)
-
-
-def check_test_function_moments(g: Callable, x0, min_alpha: float, *, radii=None) -> float:
-    """Refuse a test function whose Monte-Carlo variance is infinite under α-stable noise.
-
-    Reasoning. With an α-stable driver (α < 2), the solution ``X_T`` inherits the power-law tail
-    of the noise: ``P(|X_T| > r) ~ c r^{-α}`` (exactly so for linear drift, where ``X_T`` is a
-    sum of stable variables; THEORY.md §C.6). If ``|g(x)|`` grows like ``|x|^k`` then
-    ``E|g(X_T)|^q`` is finite only for ``q k < α``. The weak error needs ``E g(X_T)``
-    (``k < α``), and its Monte-Carlo confidence interval needs the variance (``2k < α``):
-    for ``k ≥ α/2`` the sample mean obeys no central limit theorem at rate ``n^{-1/2}`` and
-    its "standard error" is noise, so any order fitted to it would be noise as well. With
-    Brownian drivers (α = 2) nothing is checked.
-
-    The growth exponent ``k`` is measured by probing ``g`` along rays from ``x0``:
-    ``x0 ± r e_i`` for every coordinate ``i`` and ``r`` in ``radii`` (default ``1e1 … 1e8``,
-    8 per decade); ``k`` is the log–log slope of the running maximum of ``|g|`` over the outer
-    three decades (the running maximum makes oscillating bounded functions such as ``cos``
-    read as ``k ≈ 0``). Non-finite values of ``g`` far out count as infinite growth.
-
-    Parameters
-    ----------
-    g : callable
-        Test function mapping states ``(n, d)`` to values ``(n,)``.
-    x0 : array_like, shape (d,) or scalar
-        Centre of the probe (the initial state).
-    min_alpha : float
-        Smallest stability index of the driver, in (0, 2] (``sde.driver.min_alpha``).
-    radii : array_like, optional
-        Increasing probe radii (> 0); at least 4.
-
-    Returns
-    -------
-    float
-        The measured growth exponent ``k`` (``-inf`` is never returned; 0 for bounded ``g``).
-        For ``min_alpha == 2`` nothing is probed and ``nan`` is returned.
-
-    Raises
-    ------
-    ValueError
-        If ``k ≥ min_alpha / 2`` (the message names ``g`` and suggests bounded test functions
-        such as ``cos(u·x)``), if ``min_alpha`` is outside (0, 2], or if ``g`` returns the wrong
-        shape.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> k = check_test_function_moments(lambda x: np.cos(x[:, 0]), [0.0], 1.5)
-    >>> abs(k) < 0.1
-    True
-    >>> check_test_function_moments(lambda x: x[:, 0] ** 2, [0.0], 1.5)  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    ValueError: g grows like |x|^2.00 ...
-
-    References
-    ----------
-    Samorodnitsky & Taqqu (1994), *Stable Non-Gaussian Random Processes*, Property 1.2.16
-    (``E|Z|^q < ∞`` iff ``q < α``); THEORY.md §0.5, §C.6.
-    """
-    try:
-        a = float(min_alpha)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"min_alpha must be a number in (0, 2], got {min_alpha!r}") from exc
-    if not 0 < a <= 2:
-        raise ValueError(f"min_alpha must lie in (0, 2], got {a}")
-    if a >= 2:
-        return float("nan")
-    x0 = np.atleast_1d(np.asarray(x0, dtype=float))
-    if x0.ndim != 1 or not np.all(np.isfinite(x0)):
-        raise ValueError(f"x0 must be a finite vector of shape (d,), got {x0.shape}")
-    d = x0.size
-    r = np.logspace(1, 8, 57) if radii is None else np.asarray(radii, dtype=float)
-    if r.ndim != 1 or r.size < 4 or np.any(r <= 0) or np.any(np.diff(r) <= 0):
-        raise ValueError("radii must be an increasing 1-d array of at least 4 positive numbers")
-    pts = []
-    for i in range(d):
-        for sign in (1.0, -1.0):
-            p = np.repeat(x0[None, :], r.size, axis=0)
-            p[:, i] += sign * r
-            pts.append(p)
-    X = np.concatenate(pts, axis=0)
-    with np.errstate(all="ignore"):
-        vals = np.asarray(g(X), dtype=float)
-    if vals.shape != (X.shape[0],):
-        raise ValueError(f"g must map states of shape (n, d) = {X.shape} to (n,), "
-                         f"got {vals.shape}")
-    vals = np.abs(vals).reshape(2 * d, r.size)
-    outer = r >= r[-1] / 1e3
-    if np.sum(outer) < 2:
-        outer = np.arange(r.size) >= r.size // 2
-    k = 0.0
-    for row in vals:
-        if not np.all(np.isfinite(row[outer])):
-            k = math.inf
-            break
-        env = np.maximum.accumulate(np.maximum(row, 1e-300))
-        ro, eo = r[outer], env[outer]
-        slope = math.log(eo[-1] / eo[0]) / math.log(ro[-1] / ro[0])
-        k = max(k, slope)
-    if k >= a / 2 - 1e-9:
-        grow = "without bound (non-finite values)" if math.isinf(k) else f"like |x|^{k:.2f}"
-        raise ValueError(
-            f"g grows {grow} along rays from x0, but the driver is α-stable with α = {a:g}: "
-            f"X_T has tails ~ |x|^(-{a:g}), so Var g(X_T) is infinite for growth exponent "
-            f">= α/2 = {a / 2:g}"
-            + (" (and E g(X_T) itself does not exist)" if k >= a else "")
-            + "; a Monte-Carlo CI (and any fitted order) would be noise. Use a bounded test "
-            "function such as g = lambda x: np.cos(x @ u) for a frequency vector u.")
-    return float(k)
 
 
 def _check_dts(dts, T: float) -> np.ndarray:
@@ -281,7 +175,7 @@ def weak_order(sde, x0, T: float, g: Callable, dts, n_paths: int, exact: float |
     Simulates ``E g(X^h_T)`` for every ``h`` in ``dts`` (by
     :func:`sdesim.simulate.expectation_levels`), forms the errors against ``exact`` or, without
     it, the successive differences between step sizes, and fits ``e(h) = C h^p (1 + D h + …)``
-    with :func:`sdesim.order_fit.fit_order` by generalised least squares with the full
+    with :func:`sdesim.weak.fit_order` by generalised least squares with the full
     covariance. Coarse steps that the truncated expansion cannot explain are dropped, the bias of
     the omitted terms is bounded (the "truncation allowance", part of the CI), and the result
     says which model and which steps were used and why (``result.fit.reason``).
@@ -291,8 +185,8 @@ def weak_order(sde, x0, T: float, g: Callable, dts, n_paths: int, exact: float |
     for the order (statistical part plus truncation allowance). The per-path covariance of the
     8 levels was measured on 2e5 coupled paths (an independent level has the same variance as
     the coupled one, without the correlations); the paths needed were then found by scaling
-    that covariance and re-running :func:`~sdesim.order_fit.fit_order` on the exact EM-chain
-    means (THEORY.md §C.2). One coupled path costs 256 normal draws (the finest grid); one
+    that covariance and re-running :func:`~sdesim.weak.fit_order` on the exact EM-chain
+    means (docs/theory.md §C.2). One coupled path costs 256 normal draws (the finest grid); one
     independent set of 8 grids costs 2 + 4 + … + 256 = 510.
 
     ================================  ==============  ==============  =============
@@ -342,7 +236,7 @@ def weak_order(sde, x0, T: float, g: Callable, dts, n_paths: int, exact: float |
     level : float, default 0.95
         Confidence level of the order's CI.
     model : {"auto", "power", "power+next", "power+next2"}, default "auto"
-        Passed to :func:`~sdesim.order_fit.fit_order`.
+        Passed to :func:`~sdesim.weak.fit_order`.
     quiet : bool, default False
         Hide the progress bar.
 
@@ -380,10 +274,8 @@ def weak_order(sde, x0, T: float, g: Callable, dts, n_paths: int, exact: float |
     ----------
     Talay & Tubaro (1990), Stoch. Anal. Appl. 8:483 (weak order 1 of EM, error expansion);
     Kloeden & Platen (1992), §14.5; Giles (2008), Oper. Res. 56:607 (coupling grids);
-    THEORY.md §C.2 (exact EM-chain moments for validation).
+    docs/theory.md §C.2 (exact EM-chain moments for validation).
     """
-    from .simulate import expectation_levels
-
     t0 = time.perf_counter()
     if not callable(g):
         raise TypeError(f"g must be callable g(x) -> (n_paths,), got {type(g).__name__}")
