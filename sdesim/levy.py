@@ -20,16 +20,15 @@ on threads; ``python -m bench.stable_sampler`` times it against scipy's ``levy_s
 The first two estimators assume a *strictly* stable, centred sample (no location); McCulloch
 and the MLE fit a location. Gradient noise is collected from any oracle with
 :func:`collect_gradient_noise` and measured with :func:`tail_index` under either protocol (per
-parameter across minibatches, or across parameters within minibatches); THEORY.md §B.2 explains
+parameter across minibatches, or across parameters within minibatches); docs/theory.md §B.2 explains
 why the second can flag Gaussian noise as heavy-tailed.
 
 References
 ----------
 Mohammadi, Mohammadpour & Ogata (2015), Metrika 78:549, Cor. 2.4; Simsekli, Sagun &
 Gürbüzbalaban (2019), ICML, Thm. 2; McCulloch (1986), Commun. Stat. Simul. 15:1109;
-"Revisiting the noise model of SGD" (TMLR submission, ``papers/revisiting-sgd-noise-model-levy``),
-eq. (3), Tables 1-2; THEORY.md §0.5, §0.6, §B.1-B.4; Chambers, Mallows & Stuck (1976), JASA
-71:340 (the sampler).
+"Revisiting the noise model of SGD" (TMLR submission), eq. (3), Tables 1-2; docs/theory.md §0.5,
+§0.6, §B.1-B.4; Chambers, Mallows & Stuck (1976), JASA 71:340 (the sampler).
 """
 from __future__ import annotations
 
@@ -53,10 +52,14 @@ from .stats import normal_quantile
 
 __all__ = ["stable_rvs", "STABLE_CHUNK", "TailIndexEstimate", "alpha_mohammadi", "alpha_logmoment",
            "alpha_mcculloch", "alpha_mle", "estimate_alpha", "fit_stable_quantiles", "collect_gradient_noise",
-           "tail_index", "FitComparison", "compare_fits", "METHODS", "MIN_SAMPLES",
+           "tail_index", "FitComparison", "compare_fits", "METHODS", "MIN_SAMPLES", "MIN_DISTINCT",
            "power_law_scheduler", "multistep_scheduler", "levy_sgd_sde"]
 
 MIN_SAMPLES = 50
+#: Fewest distinct values (of ``|x|`` for the log-based estimators) a sample must take: a tail
+#: index describes a continuous law, and on a sample of a few values the estimators return
+#: artefacts (α = 1 with a zero-width interval, α = ∞).
+MIN_DISTINCT = 10
 METHODS = ("mohammadi", "logmoment", "mcculloch", "mle")
 
 
@@ -117,17 +120,31 @@ class TailIndexEstimate:
 
 # ----------------------------------------------------------------------------- input checks
 def _samples(x, name: str = "x", min_n: int = MIN_SAMPLES, nonzero: bool = False) -> np.ndarray:
-    """A 1-d float sample, finite, with at least ``min_n`` entries (and no zeros if asked)."""
+    """A 1-d float sample, finite, with at least ``min_n`` entries and :data:`MIN_DISTINCT`
+    distinct values (of ``|x|`` and none zero, when ``nonzero``: the log-based estimators)."""
     arr = np.asarray(x, dtype=float) if not isinstance(x, np.ndarray) else x.astype(float, copy=False)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be a 1-d sample, got shape {arr.shape}")
     arr = as_finite_array(arr, name)
     if arr.size < min_n:
         raise ValueError(f"{name} has {arr.size} samples; this estimator needs at least {min_n}")
+    if arr.min() == arr.max():
+        raise ValueError(f"{name} is constant (all {arr.size} values equal {arr[0]:g}): a tail "
+                         f"index needs a sample that varies")
     if nonzero and np.any(arr == 0):
         raise ValueError(f"{name} contains {int(np.sum(arr == 0))} exact zeros; log|x| is "
                          f"undefined there (drop them, or use method='mcculloch')")
+    distinct = np.unique(np.abs(arr) if nonzero else arr).size
+    if distinct < MIN_DISTINCT:
+        what = f"|{name}|" if nonzero else name
+        raise ValueError(f"{name} has too few distinct values: {what} takes {distinct}, and a "
+                         f"tail index (of a continuous law) needs at least {MIN_DISTINCT}")
     return arr
+
+
+def _degenerate(name: str, why: str, method: str) -> ValueError:
+    """The error for a sample with too few distinct values for ``method``."""
+    return ValueError(f"{name} has too few distinct values for the {method} estimator: {why}")
 
 
 def _level(level: float) -> float:
@@ -238,7 +255,7 @@ def stable_rvs(alpha: float, size, rng=None, *, scale: float = 1.0,
     References
     ----------
     Chambers, Mallows & Stuck (1976), JASA 71:340; Weron (1996), Stat. Probab. Lett. 28:165;
-    fdlibm (Sun Microsystems, 1993) for the elementary functions; THEORY.md §0.5, §C.6.
+    fdlibm (Sun Microsystems, 1993) for the elementary functions; docs/theory.md §0.5, §C.6.
     """
     from .simulate import _child, _root_seed
     a = alpha_array(alpha)
@@ -310,7 +327,8 @@ def alpha_mohammadi(x, *, k1: int | None = None, level: float = 0.95) -> TailInd
     ------
     ValueError
         Fewer than :data:`MIN_SAMPLES` samples, non-finite values or exact zeros in ``x``,
-        ``k1`` outside ``[2, K/2]``.
+        ``k1`` outside ``[2, K/2]``; a degenerate ``x``: fewer than :data:`MIN_DISTINCT`
+        distinct ``|x|``, a block summing to exactly 0, or block statistics that are all equal.
 
     Examples
     --------
@@ -324,7 +342,7 @@ def alpha_mohammadi(x, *, k1: int | None = None, level: float = 0.95) -> TailInd
     References
     ----------
     Mohammadi, Mohammadpour & Ogata (2015), Cor. 2.4; Simsekli et al. (2019), Thm. 2;
-    THEORY.md §B.1.
+    docs/theory.md §B.1.
     """
     x = _samples(x, nonzero=True)
     level = _level(level)
@@ -334,7 +352,14 @@ def alpha_mohammadi(x, *, k1: int | None = None, level: float = 0.95) -> TailInd
         raise ValueError(f"k1 must lie in [2, {K // 2}] for {K} samples, got {K1}")
     K2 = K // K1
     blocks = x[:K1 * K2].reshape(K2, K1)
-    D = np.log(np.abs(blocks.sum(axis=1))) - np.log(np.abs(blocks)).mean(axis=1)
+    sums = blocks.sum(axis=1)
+    if np.any(sums == 0):
+        raise _degenerate("x", f"{int(np.sum(sums == 0))} of its {K2} blocks of k1 = {K1} values "
+                          f"sum to exactly 0, where log|sum| is undefined", "Mohammadi")
+    D = np.log(np.abs(sums)) - np.log(np.abs(blocks)).mean(axis=1)
+    if D.min() == D.max():
+        raise _degenerate("x", f"all {K2} block statistics are equal, so they have no spread "
+                          f"(e.g. |x| constant)", "Mohammadi")
     logk = math.log(K1)
     inv = float(D.mean() / logk)
     se_inv = float(D.std(ddof=1) / math.sqrt(K2) / logk)
@@ -373,7 +398,9 @@ def alpha_logmoment(x, *, level: float = 0.95) -> TailIndexEstimate:
     Raises
     ------
     ValueError
-        Too few samples, non-finite values or exact zeros in ``x``.
+        Too few samples, non-finite values or exact zeros in ``x``; a degenerate ``x``: fewer
+        than :data:`MIN_DISTINCT` distinct ``|x|``, or ``log|x|`` so concentrated on two values
+        that the variance of ``Var log|x|`` estimates as 0 (no interval).
 
     Examples
     --------
@@ -385,7 +412,7 @@ def alpha_logmoment(x, *, level: float = 0.95) -> TailIndexEstimate:
 
     References
     ----------
-    THEORY.md §B.1 (exact log-moments of SαS).
+    docs/theory.md §B.1 (exact log-moments of SαS).
     """
     x = _samples(x, nonzero=True)
     level = _level(level)
@@ -393,7 +420,10 @@ def alpha_logmoment(x, *, level: float = 0.95) -> TailIndexEstimate:
     c = L - L.mean()
     V = float(c @ c / (x.size - 1))
     m4 = float(np.mean(c**4))
-    se_V = math.sqrt(max(m4 - V * V, 0.0) / x.size)
+    if m4 <= V * V:  # kurtosis <= 1: log|x| sits on two values, equally often
+        raise _degenerate("x", "log|x| is concentrated on two values, so the sampling variance "
+                          "of Var log|x| estimates as 0", "log-moment")
+    se_V = math.sqrt((m4 - V * V) / x.size)
     k = 6.0 / math.pi**2
     u, se_u = k * V - 0.5, k * se_V
     nu = 2.0 * V * V / max(se_V * se_V, 1e-300)
@@ -424,13 +454,14 @@ def _quantile_table():
             (float(lognu[0]), float(lognu[-1])))
 
 
-def _mcculloch_point(x: np.ndarray) -> tuple[float, float, float, bool]:
-    """``(alpha, scale, loc, clipped)`` from the sample quantiles (symmetric McCulloch)."""
+def _mcculloch_point(x: np.ndarray, of: str = "its") -> tuple[float, float, float, bool]:
+    """``(alpha, scale, loc, clipped)`` from the sample quantiles (symmetric McCulloch); ``of``
+    names the sample in the error (``x`` itself, or a bootstrap resample of it)."""
     q05, q25, q50, q75, q95 = np.quantile(x, [0.05, 0.25, 0.5, 0.75, 0.95])
     iqr = q75 - q25
     if iqr <= 0:
-        raise ValueError("x has a zero interquartile range; McCulloch's estimator needs a "
-                         "continuous sample")
+        raise _degenerate("x", f"{of} interquartile range is 0 (McCulloch's estimator needs a "
+                          f"continuous sample)", "McCulloch")
     alpha_of, phi_of, (lmin, lmax) = _quantile_table()
     ln = math.log((q95 - q05) / iqr)
     clipped = ln <= lmin or ln >= lmax
@@ -463,7 +494,7 @@ def fit_stable_quantiles(x) -> tuple[float, float, float]:
 
     References
     ----------
-    McCulloch (1986); THEORY.md §B.4 (what ``levy_stable.fit`` starts from).
+    McCulloch (1986); docs/theory.md §B.4 (what ``levy_stable.fit`` starts from).
     """
     a, s, m, _ = _mcculloch_point(_samples(x))
     return a, s, m
@@ -490,7 +521,9 @@ def alpha_mcculloch(x, *, level: float = 0.95, n_boot: int = 200, rng=None) -> T
     Raises
     ------
     ValueError
-        Too few samples or non-finite values in ``x``.
+        Too few samples or non-finite values in ``x``; a degenerate ``x``: fewer than
+        :data:`MIN_DISTINCT` distinct values, or a zero interquartile range (in ``x`` or in a
+        bootstrap resample).
 
     Examples
     --------
@@ -509,8 +542,8 @@ def alpha_mcculloch(x, *, level: float = 0.95, n_boot: int = 200, rng=None) -> T
     n_boot = positive_int(n_boot, "n_boot")
     a, s, m, clipped = _mcculloch_point(x)
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    boots = np.array([_mcculloch_point(x[gen.integers(0, x.size, x.size)])[0]
-                      for _ in range(n_boot)])
+    boots = np.array([_mcculloch_point(x[gen.integers(0, x.size, x.size)], "a bootstrap "
+                                       "resample's")[0] for _ in range(n_boot)])
     lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2])
     return TailIndexEstimate(a, float(lo), float(hi), float(boots.std(ddof=1)), x.size,
                              "mcculloch", level,
@@ -537,7 +570,9 @@ def alpha_mle(x, *, level: float = 0.95) -> TailIndexEstimate:
     Raises
     ------
     ValueError
-        Too few samples (fewer than 20) or non-finite values in ``x``.
+        Too few samples (fewer than 20) or non-finite values in ``x``; a degenerate ``x``: fewer
+        than :data:`MIN_DISTINCT` distinct values, or a zero interquartile range (no scale to
+        start the fit from).
 
     Examples
     --------
@@ -547,7 +582,7 @@ def alpha_mle(x, *, level: float = 0.95) -> TailIndexEstimate:
 
     References
     ----------
-    Nolan (2001), "Maximum likelihood estimation of stable parameters"; THEORY.md §B.4.
+    Nolan (2001), "Maximum likelihood estimation of stable parameters"; docs/theory.md §B.4.
     """
     x = _samples(x, min_n=20)
     level = _level(level)
@@ -556,6 +591,9 @@ def alpha_mle(x, *, level: float = 0.95) -> TailIndexEstimate:
     else:
         m0, s0 = _robust_scale(x)
         a0 = 1.5
+        if s0 == 0:
+            raise _degenerate("x", "its interquartile range is 0 (no scale to start the fit "
+                              "from)", "MLE")
     a, loc, scale = _fit_mle(x, a0, m0, s0)
 
     def nll(p):
@@ -619,6 +657,12 @@ def estimate_alpha(x, method: str = "mohammadi", **kwargs) -> TailIndexEstimate:
     -------
     TailIndexEstimate
 
+    Raises
+    ------
+    ValueError
+        Unknown ``method``; the estimator's errors, among them a degenerate ``x`` (constant, or
+        too few distinct or nonzero values for the method).
+
     Examples
     --------
     >>> import numpy as np
@@ -677,7 +721,7 @@ def collect_gradient_noise(oracle, x, n_batches: int, batch_size: int, *, rng=No
 
     References
     ----------
-    TMLR §5 and Xie et al. (2021) for the per-parameter protocol; THEORY.md §B.1-B.2.
+    TMLR §5 and Xie et al. (2021) for the per-parameter protocol; docs/theory.md §B.1-B.2.
     """
     from .simulate import _child, _root_seed
     x = as_finite_array(x, "x", ndim=(1,))
@@ -718,7 +762,7 @@ def tail_index(noise, *, protocol: str = "per-parameter", method: str = "mohamma
       noise across minibatches, ``noise[:, l]`` — the law the SDE actually has per coordinate.
     - ``"across-parameters"`` (Simsekli et al. 2019): pool the noise of *all parameters* of the
       minibatches ``batches`` (default all) into one sample. Parameters with different noise
-      scales make even Gaussian noise look heavy-tailed (THEORY.md §B.2.1).
+      scales make even Gaussian noise look heavy-tailed (docs/theory.md §B.2.1).
 
     Parameters
     ----------
@@ -742,7 +786,8 @@ def tail_index(noise, *, protocol: str = "per-parameter", method: str = "mohamma
     Raises
     ------
     ValueError
-        Unknown protocol/method, non-finite noise, too few samples per estimate.
+        Unknown protocol/method, non-finite noise, too few samples per estimate, a degenerate
+        sample (the estimator's error, prefixed with the column of ``noise`` it came from).
 
     Examples
     --------
@@ -754,22 +799,31 @@ def tail_index(noise, *, protocol: str = "per-parameter", method: str = "mohamma
 
     References
     ----------
-    THEORY.md §B.1, §B.2 (items 1 and 5).
+    docs/theory.md §B.1, §B.2 (items 1 and 5).
     """
     arr = as_finite_array(noise, "noise", ndim=(2,))
     if protocol == "per-parameter":
         if batches is not None:
             raise ValueError("batches is only used with protocol='across-parameters'")
-        res = [estimate_alpha(arr[:, j], method, **kwargs) for j in range(arr.shape[1])]
+        res = [_estimate_of(arr[:, j], f"noise[:, {j}] (parameter {j})", method, kwargs)
+               for j in range(arr.shape[1])]
         pick = lambda k: np.array([getattr(r, k) for r in res], dtype=float)  # noqa: E731
         return TailIndexEstimate(pick("alpha"), pick("lo"), pick("hi"), pick("stderr"), res[0].n,
                                  method, res[0].level, "per-parameter")
     if protocol == "across-parameters":
         rows = arr if batches is None else np.atleast_2d(arr[batches])
-        r = estimate_alpha(rows.reshape(-1), method, **kwargs)
+        r = _estimate_of(rows.reshape(-1), "noise pooled across parameters", method, kwargs)
         return TailIndexEstimate(r.alpha, r.lo, r.hi, r.stderr, r.n, method, r.level,
                                  "across-parameters", r.extra)
     raise ValueError(f"protocol must be 'per-parameter' or 'across-parameters', got {protocol!r}")
+
+
+def _estimate_of(x: np.ndarray, what: str, method: str, kwargs: dict) -> TailIndexEstimate:
+    """:func:`estimate_alpha` of the sample ``x``, its errors prefixed with ``what`` it is."""
+    try:
+        return estimate_alpha(x, method, **kwargs)
+    except ValueError as exc:
+        raise ValueError(f"{what}: {exc}") from None
 
 
 # ----------------------------------------------------------------------------- fit comparison
@@ -930,7 +984,7 @@ def power_law_scheduler(gamma: float) -> Callable[[float], float]:
 
     References
     ----------
-    TMLR §3, Thm. 4.1; THEORY.md §C.6 (scheduler survival law, ``γ_l``).
+    TMLR §3, Thm. 4.1; docs/theory.md §C.6 (scheduler survival law, ``γ_l``).
     """
     g = float(as_finite_array(gamma, "gamma", ndim=(0,)))
     import numba
@@ -999,17 +1053,40 @@ def multistep_scheduler(milestones, factors) -> Callable[[float], float]:
 def _maybe_compiled(fun: Callable, d: int) -> Callable:
     """``fun`` compiled with numba when it compiles on a ``(2, d)`` probe, else ``fun`` itself.
 
+    The bound ``grad`` of an oracle with a numba kernel (every built-in one of
+    :mod:`sdesim.sgd`, e.g. ``Ackley().grad``) becomes a compiled function calling that kernel.
     Memoised, so SDEs built from the same ``fun`` share one compiled function (and kernels).
     """
     if hasattr(fun, "py_func"):
         return fun
     import numba
+    kernel = _oracle_grad_kernel(fun)
+    if kernel is not None:
+        fn, params = kernel
+
+        @numba.njit
+        def grad(x):
+            return fn(x, params)
+        return grad
     try:
         jf = numba.njit(fun)
         jf(np.zeros((2, d)))
     except Exception:  # noqa: BLE001 - any numba failure means: keep the Python function
         return fun
     return jf
+
+
+def _oracle_grad_kernel(fun: Callable) -> tuple | None:
+    """``(fn, params)`` of :meth:`sdesim.sgd.Oracle.numba_kernel` when ``fun`` is the bound
+    ``grad`` of an oracle that has one, else ``None`` (duck-typed: levy does not import sgd)."""
+    owner = getattr(fun, "__self__", None)
+    kernel = getattr(owner, "numba_kernel", None)
+    if getattr(fun, "__name__", None) != "grad" or not callable(kernel):
+        return None
+    try:
+        return kernel("grad")
+    except NotImplementedError:
+        return None
 
 
 _SGD_FUNCTIONS: dict = {}
@@ -1062,7 +1139,7 @@ def levy_sgd_sde(grad_U: Callable, d: int, alpha, sigma, lr: float, *,
     - ``time="lr-weighted"`` (TMLR eq. 3, time ``τ = η Σ s_k``, step ``dτ = η s_k``):
       ``dX = -∇U(X) dτ + s_τ^{(α-1)/α} ε ⊙ dL_τ``,
 
-    with ``ε_l = η^{(α_l - 1)/α_l} σ_l`` (THEORY.md convention 0.6). At α = 2 and
+    with ``ε_l = η^{(α_l - 1)/α_l} σ_l`` (docs/theory.md §0.6). At α = 2 and
     ``σ = s/√2`` this is the usual Gaussian SGD SDE with ``Σ = s² I``. In the lr-weighted form
     the scheduler is a function of τ.
 
@@ -1070,7 +1147,8 @@ def levy_sgd_sde(grad_U: Callable, d: int, alpha, sigma, lr: float, *,
     ----------
     grad_U : callable ``grad_U(x) -> (n, d)``
         Gradient of the loss on states ``(n, d)``. It is compiled with numba when it compiles
-        (numpy operations on 2-d float arrays, see :class:`sdesim.SDE`); otherwise the numba
+        (numpy operations on 2-d float arrays, see :class:`sdesim.SDE`), and a built-in oracle's
+        ``grad`` (``sdesim.sgd.Ackley().grad``) runs its compiled kernel; otherwise the numba
         backend warns and runs numpy.
     d : int
     alpha : float or array_like (d,)
@@ -1105,7 +1183,7 @@ def levy_sgd_sde(grad_U: Callable, d: int, alpha, sigma, lr: float, *,
 
     References
     ----------
-    TMLR eq. (3); THEORY.md §0.6 (the SGD ↔ Lévy-SDE map and its two time scales).
+    TMLR eq. (3); docs/theory.md §0.6 (the SGD ↔ Lévy-SDE map and its two time scales).
     """
     if not callable(grad_U):
         raise TypeError(f"grad_U must be callable grad_U(x) -> (n, d), got {type(grad_U).__name__}")

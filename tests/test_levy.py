@@ -12,7 +12,7 @@ from scipy.stats import levy_stable
 import sdesim
 from sdesim.drivers import _cms, standard_stable
 from sdesim.backends.stable_cms import cauchy_block as _cauchy_block, cms_block as _cms_block
-from sdesim.levy import (STABLE_CHUNK, FitComparison, _stable_chunk,
+from sdesim.levy import (MIN_DISTINCT, STABLE_CHUNK, FitComparison, _stable_chunk,
                          alpha_logmoment, alpha_mcculloch, alpha_mle, alpha_mohammadi,
                          collect_gradient_noise, compare_fits, estimate_alpha,
                          fit_stable_quantiles, levy_sgd_sde, multistep_scheduler,
@@ -210,6 +210,47 @@ def test_bad_input():
         levy_sgd_sde(lambda x: x, 1, alpha=1.5, sigma=1.0, lr=-0.1)
 
 
+ESTIMATORS = {"mohammadi": alpha_mohammadi, "logmoment": alpha_logmoment,
+              "mcculloch": lambda x: alpha_mcculloch(x, n_boot=20, rng=0), "mle": alpha_mle,
+              "estimate_alpha": estimate_alpha,
+              "tail_index": lambda x: tail_index(np.c_[np.linspace(-1, 1, x.size) ** 3, x])}
+
+
+@pytest.mark.parametrize("name", list(ESTIMATORS))
+def test_degenerate_samples_raise_instead_of_returning_nonsense(name):
+    """A constant sample used to give α = 1 with CI [1, 1] (Mohammadi) or α = inf (log-moment);
+    every estimator now refuses it, and a sample of a few values, naming x."""
+    est = ESTIMATORS[name]
+    prefix = r"noise\[:, 1\] \(parameter 1\): " if name == "tail_index" else ""
+    n = 30 if name == "mle" else 400
+    for value in (0.0, 1.0, -2.5):
+        with pytest.raises(ValueError, match=prefix + rf"x is constant \(all {n} values equal"):
+            est(np.full(n, value))
+    few = np.random.default_rng(0).choice(np.arange(1.0, MIN_DISTINCT), n)  # 9 distinct values
+    with pytest.raises(ValueError, match=prefix + r"x has too few distinct values: \|?x\|? "
+                                                  r"takes 9, and a tail index"):
+        est(few)
+
+
+def test_method_specific_degeneracies_name_x():
+    rng = np.random.default_rng(2)
+    with pytest.raises(ValueError, match="x has too few distinct values for the Mohammadi "
+                                         "estimator: 8 of its 10 blocks .* sum to exactly 0"):
+        alpha_mohammadi(np.r_[np.tile([3.0, -3.0], 40), 1 + rng.random(20)], k1=10)
+    # log|x| on two values, equally often (the 200 |x| distinct only through a 1e-13 jitter)
+    two = np.r_[np.full(100, 1.0), np.full(100, np.e)] * (1 + 1e-13 * np.arange(200))
+    with pytest.raises(ValueError, match="x has too few distinct values for the log-moment"):
+        alpha_logmoment(two * rng.choice([-1.0, 1.0], 200))
+    # most values equal: a zero interquartile range
+    with pytest.raises(ValueError, match="x has too few distinct values for the McCulloch "
+                                         "estimator: its interquartile range is 0"):
+        alpha_mcculloch(np.r_[np.zeros(300), rng.standard_normal(100)], n_boot=10, rng=0)
+    with pytest.raises(ValueError, match="x has too few distinct values for the MLE"):
+        alpha_mle(np.r_[np.zeros(20), rng.standard_normal(10)])
+    with pytest.raises(ValueError, match=r"noise pooled across parameters: x is constant"):
+        tail_index(np.ones((100, 3)), protocol="across-parameters")
+
+
 # ----------------------------------------------------------------------------- protocols
 def test_collect_noise_is_seeded_centred_and_checked():
     orc = HeteroGaussian([1.0, 2.0, 3.0])
@@ -236,7 +277,7 @@ def test_collect_noise_is_seeded_centred_and_checked():
 
 def test_measurement_trap_across_vs_per_parameter():
     """Gaussian noise with log-normal per-parameter scales (sd 1 of log σ): pooled across
-    parameters the Mohammadi estimate is far below 2 (THEORY.md §B.2.1 predicts
+    parameters the Mohammadi estimate is far below 2 (docs/theory.md §B.2.1 predicts
     2/(1 + 2/log K1) ≈ 1.5); per parameter, the 95% CIs cover 2 for about 95% of parameters."""
     rng = np.random.default_rng(21)
     p = 400
@@ -324,3 +365,18 @@ def test_lr_weighted_time_equals_sgd_time_without_scheduler():
     sde3 = levy_sgd_sde(lambda x: 2 * x, 1, 1.5, 1.0, 0.01, scheduler=s, time="lr-weighted")
     # noise coefficient s_τ^{(α-1)/α} ε, with ε the driver's scale
     assert sde3.g(3.0)[0] * sde3.driver.scale[0] == pytest.approx(0.5 ** (1 / 3) * 0.01 ** (1 / 3))
+
+
+def test_levy_sgd_sde_compiles_a_builtin_oracles_grad():
+    """``Ackley().grad`` (a bound method) runs its compiled kernel: no numba fallback warning,
+    and the numba and numpy backends agree in law (independent seeds, bounded test function)."""
+    import warnings
+    from sdesim.sgd import Ackley
+    sde = levy_sgd_sde(Ackley().grad, 2, alpha=1.7, sigma=0.3, lr=0.05)
+    kw = dict(T=0.5, dt=0.05, n_paths=20_000, quiet=True)
+    phi = lambda x: np.arctan(x)  # noqa: E731
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        a = sdesim.expectation(sde, [0.3, -0.2], g=phi, rng=1, **kw)
+    b = sdesim.expectation(sde, [0.3, -0.2], g=phi, rng=2, backend="numpy", **kw)
+    assert np.all(np.abs(a.mean - b.mean) <= K * np.sqrt(a.stderr**2 + b.stderr**2))

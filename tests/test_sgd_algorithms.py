@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from sdesim import linear
+from sdesim.exact import sgd_quadratic_moments
 from sdesim.sgd import (FunctionOracle, LinearRegression, NoisyQuadratic, expectation,
                         moment_tensors, run, svag_coefficients)
 
@@ -21,7 +21,7 @@ def _sym3(g, S):
 
 
 def _lemma_4_7(g, S, Lam, lr, l, naive=False):
-    """Exact moments of Δ = -(η/l)(∇L + ζ) (THEORY.md C.3(c); 'naive' scales one batch by √l)."""
+    """Exact moments of Δ = -(η/l)(∇L + ζ), docs/theory.md §C.3(c) ('naive': √l × one batch)."""
     h = lr / l
     mean = -h * g
     second = h**2 * (l * S + np.outer(g, g))
@@ -83,7 +83,7 @@ def test_svag_coefficients():
 @pytest.mark.parametrize("method,l", [("sgd", 1), ("ngd", 1), ("svag", 4), ("naive", 4)])
 def test_k_step_moments_on_quadratic_are_exact(method, l):
     """Linear recursion: SGD (any noise law) and SVAG (Cov ζ = lΣ, LR η/l) have the exact
-    moments of linear.sgd_quadratic_moments (THEORY.md §C.1, §C.3)."""
+    moments of sdesim.exact.sgd_quadratic_moments (docs/theory.md §C.1, §C.3)."""
     H = np.array([[1.0, 0.3], [0.3, 2.0]])
     S = np.array([[1.0, 0.2], [0.2, 0.5]])
     orc = NoisyQuadratic(H, S, x_star=[0.5, -0.2], noise="skewed")
@@ -91,14 +91,14 @@ def test_k_step_moments_on_quadratic_are_exact(method, l):
     x0 = np.array([1.0, 1.0])
     p = run(orc, x0, lr, T, method=method, l=l, batch_size=B, n_paths=n, save_at=[T], rng=3,
             quiet=True)
-    exact = linear.sgd_quadratic_moments(H, l * S / B, lr / l, x0, [0.5, -0.2], int(l * T / lr))
+    exact = sgd_quadratic_moments(H, l * S / B, lr / l, x0, [0.5, -0.2], int(l * T / lr))
     x = p.xs[-1]
     _assert_within(moment_tensors(x, np.zeros(2), 1), exact.mean, f"{method} mean")
     _assert_within(moment_tensors(x, exact.mean, 2), exact.cov, f"{method} covariance")
 
 
 def test_third_cumulant_svag_vs_ngd_1d():
-    """1-d K₃ recursion of THEORY.md §C.3: SVAG/SGD carry (3l-1)/2 Λ, NGD none."""
+    """1-d K₃ recursion of docs/theory.md §C.3: SVAG/SGD carry (3l-1)/2 Λ, NGD none."""
     lam, lr, T, s, Lam = 1.0, 0.5, 2.0, 1.0, 2.0
     orc = NoisyQuadratic([[lam]], [[s]], noise="skewed")
     for method, l in [("sgd", 1), ("svag", 2), ("ngd", 1)]:
@@ -140,6 +140,13 @@ def test_results_depend_on_seed_and_chunk_size_only():
     (dict(method="adam"), "method"), (dict(T=0.25), "integer number of steps"),
     (dict(weight_decay=-1.0), "weight_decay"), (dict(x0=[1.0, 2.0, 3.0]), "x0"),
     (dict(n_paths=0), "n_paths"),
+    (dict(batch_size=2.5), "batch_size must be an integer >= 1, got 2.5"),
+    # arguments a method would ignore are refused, naming the argument and the method
+    (dict(method="sgd", l=4), r"l \(SVAG's amplification\) only applies to method='svag' or "
+                              r"'naive'; method='sgd' would ignore it"),
+    (dict(method="ngd", l=2), r"l .* method='ngd' would ignore it"),
+    (dict(method="gd", l=4), r"l .* method='gd' would ignore it"),
+    (dict(method="gd", batch_size=3), r"batch_size does not apply to method='gd'"),
 ])
 def test_bad_input_names_the_argument(kwargs, match):
     orc = LinearRegression(*_data(), replacement=False)
@@ -155,3 +162,16 @@ def test_user_oracle_with_wrong_shape_fails_before_running():
         run(orc, [1.0, 1.0], 0.1, 1.0, method="gd", quiet=True)
     with pytest.raises(TypeError, match="oracle"):
         run(object(), [1.0], 0.1, 1.0, quiet=True)
+
+
+def test_gradient_estimate_checks_method_arguments_too():
+    from sdesim.sgd import gradient_estimate
+    orc = LinearRegression(*_data())
+    x = np.ones((3, 2))
+    with pytest.raises(ValueError, match=r"l .* method='sgd' would ignore it"):
+        gradient_estimate(orc, "sgd", x, np.random.default_rng(0), 2, l=4)
+    with pytest.raises(ValueError, match="batch_size does not apply to method='gd'"):
+        gradient_estimate(orc, "gd", x, None, 2)
+    with pytest.raises(ValueError, match="method must be one of"):
+        gradient_estimate(orc, "adam", x, None)
+    np.testing.assert_array_equal(gradient_estimate(orc, "gd", x, None), orc.grad(x))

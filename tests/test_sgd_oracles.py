@@ -2,11 +2,13 @@
 
 Statistical tests at fixed seeds; tolerances are K standard errors of each tensor entry.
 """
+import numba
 import numpy as np
 import pytest
 
 from sdesim.sgd import (Ackley, DoubleWell, FunctionOracle, GradientNoise, LinearRegression,
-                        NoisyQuadratic, Oracle, ScaleInvariantRegression, moment_tensors)
+                        NoisyQuadratic, Oracle, ScaleInvariantRegression, moment_tensors,
+                        psd_sqrt)
 
 K = 5.0
 N_SAMPLES = 200_000
@@ -71,7 +73,7 @@ def test_sample_grad_third_moment(name):
 
 @pytest.mark.parametrize("name", ["quad-skewed", "linreg-with", "linreg-without", "scaleinv-with"])
 def test_gaussian_grad_matches_sgd_covariance_and_has_no_skew(name):
-    """NGD (eq. 3), incl. the per-example-weight trick on finite sums (THEORY.md §A.3)."""
+    """NGD (eq. 3), incl. the per-example-weight trick on finite sums (docs/theory.md §A.3)."""
     B = 4
     orc = ORACLES[name]()
     x = _state(orc, N_SAMPLES)
@@ -189,8 +191,127 @@ def test_bad_batch_sizes_name_the_argument():
     with pytest.raises(ValueError, match="batch_size"):
         orc.check_batch_size(9)
     assert LinearRegression(*_data(N=8)).check_batch_size(20) == 20  # fine with replacement
-    with pytest.raises(TypeError, match="batch_size"):
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1, got 2.5"):
         orc.check_batch_size(2.5)
+    with pytest.raises(TypeError, match="batch_size"):
+        orc.check_batch_size("4")
+    assert orc.check_batch_size(4.0) == 4
+
+
+BATCH_METHODS = {
+    "sample_grad": lambda orc, x, B: orc.sample_grad(x, np.random.default_rng(0), B),
+    "gaussian_grad": lambda orc, x, B: orc.gaussian_grad(x, np.random.default_rng(0), B),
+    "noise_cov": lambda orc, x, B: orc.noise_cov(x, B),
+    "noise_trace": lambda orc, x, B: orc.noise_trace(x, B),
+    "noise_third_moment": lambda orc, x, B: orc.noise_third_moment(x, B),
+}
+BATCH_ORACLES = dict(ORACLES, **{
+    "function-noise": lambda: FunctionOracle(lambda x: np.sum(x**2, axis=1), lambda x: 2 * x, d=2,
+                                             noise=GradientNoise(np.eye(2), "skewed")),
+    "function-sample": lambda: FunctionOracle(
+        lambda x: np.sum(x**2, axis=1), lambda x: 2 * x, d=2, n_examples=4, replacement=False,
+        sample_grad=lambda x, rng, B: 2 * x + rng.standard_normal(x.shape) / np.sqrt(B),
+        noise_cov=lambda x, B: np.broadcast_to(np.eye(2) / B, (x.shape[0], 2, 2))),
+})
+
+
+@pytest.mark.parametrize("name", list(BATCH_ORACLES))
+@pytest.mark.parametrize("method", list(BATCH_METHODS))
+def test_every_oracle_method_checks_batch_size(name, method):
+    """One check everywhere: B < 1 or not an integer raises a ValueError naming batch_size (no
+    NaN from a division by B = 0), and so does B > N without replacement."""
+    orc = BATCH_ORACLES[name]()
+    x = _state(orc, 3)
+    for bad in (0, -2, 2.5):
+        with pytest.raises(ValueError, match=rf"batch_size must be an integer >= 1, got {bad}"):
+            BATCH_METHODS[method](orc, x, bad)
+    if orc.n_examples is not None and not orc.replacement:
+        with pytest.raises(ValueError, match="batch_size must be <= the data set size"):
+            BATCH_METHODS[method](orc, x, orc.n_examples + 1)
+
+
+def test_noise_law_batch_size_and_ignored_arguments():
+    nz = GradientNoise(np.eye(2))
+    for call in (lambda: nz.sample(np.random.default_rng(0), 3, 0), lambda: nz.cov(0.5),
+                 lambda: nz.third_moment(-1)):
+        with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
+            call()
+    with pytest.raises(ValueError, match="df is only used with noise='student_t'"):
+        GradientNoise(np.eye(2), "gaussian", df=5.0)
+    with pytest.raises(ValueError, match="alpha is only used with noise='stable'"):
+        NoisyQuadratic(np.eye(2), noise="skewed", alpha=1.5)
+
+
+# ------------------------------------------------------------------------- numba kernels
+def _compiled_call(fn, params, *args):
+    """Call the kernel from numba-compiled code, with its parameters frozen as sgd_sde does."""
+    if len(args) == 1:
+        return numba.njit(lambda x: fn(x, params))(*args)
+    return numba.njit(lambda x, v: fn(x, v, params))(*args)
+
+
+@pytest.mark.parametrize("name", ["quad-gaussian", "linreg-without", "scaleinv-with",
+                                  "doublewell", "ackley"])
+def test_builtin_numba_kernels_equal_the_methods(name):
+    orc = ORACLES[name]()
+    rng = np.random.default_rng(3)
+    x, v = rng.standard_normal((6, orc.d)), rng.standard_normal((6, orc.d))
+    np.testing.assert_allclose(_compiled_call(*orc.numba_kernel("grad"), x), orc.grad(x),
+                               rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(_compiled_call(*orc.numba_kernel("hessian_vector"), x, v),
+                               orc.hessian_vector(x, v), rtol=1e-12, atol=1e-14)
+    if orc.n_examples is not None:
+        np.testing.assert_allclose(_compiled_call(*orc.numba_kernel("noise_cov", 3), x),
+                                   orc.noise_cov(x, 3), rtol=1e-12, atol=1e-14)
+
+
+def test_numba_kernel_of_function_oracles_and_user_subclasses():
+    orc = FunctionOracle(lambda x: np.sum(x**4, axis=1) / 4, lambda x: x**3, d=2,
+                         sample_grad=lambda x, rng, B: x**3,
+                         noise_cov=lambda x, B: np.zeros((x.shape[0], 2, 2)) + 0.5 / B)
+    x = np.random.default_rng(4).standard_normal((5, 2))
+    np.testing.assert_allclose(_compiled_call(*orc.numba_kernel("grad"), x), x**3, rtol=1e-14)
+    # no hessian_vector given: central differences of the compiled grad, as the method
+    np.testing.assert_allclose(_compiled_call(*orc.numba_kernel("hessian_vector"), x, x),
+                               orc.hessian_vector(x, x), rtol=1e-9)
+    np.testing.assert_allclose(_compiled_call(*orc.numba_kernel("noise_cov", 2), x), 0.25)
+    python_only = FunctionOracle(lambda x: x[:, 0],
+                                 lambda x: np.linalg.norm(x, axis=1, keepdims=True) * x, d=2)
+    with pytest.raises(NotImplementedError, match="numba could not compile the grad given to "
+                                                  "FunctionOracle"):
+        python_only.numba_kernel("grad")
+
+    class Mine(Oracle):
+        d = 1
+
+        def loss(self, x):
+            return x[:, 0] ** 2
+
+        def grad(self, x):
+            return 2 * x
+
+        def sample_grad(self, x, rng, batch_size=1):
+            return 2 * x
+
+    with pytest.raises(NotImplementedError, match=r"Mine\.grad is a Python method"):
+        Mine().numba_kernel("grad")
+
+
+def test_compiled_psd_sqrt_equals_numpy_on_singular_matrices():
+    """The Jacobi form numba runs (psd_sqrt in compiled code, e.g. the diffusion of sgd_sde) is
+    the symmetric root numpy's eigh gives, to rounding, also for rank-deficient Σ (the
+    scale-invariant model has Σx = 0)."""
+    from sdesim.sgd.noise import _psd_sqrt_each as sqrt
+    rng = np.random.default_rng(5)
+    for d in (1, 2, 3, 5):
+        for rank in range(d + 1):
+            G = rng.standard_normal((40, d, rank)) * np.exp(3 * rng.standard_normal((40, 1, rank)))
+            S = G @ np.swapaxes(G, 1, 2)
+            R = sqrt(S)
+            scale = np.max(np.abs(S), axis=(1, 2), keepdims=True) + 1e-300
+            np.testing.assert_allclose(R @ R / scale, S / scale, atol=1e-13)
+            np.testing.assert_allclose(R, np.swapaxes(R, 1, 2), atol=1e-13 * np.sqrt(scale).max())
+            np.testing.assert_allclose(R / np.sqrt(scale), psd_sqrt(S) / np.sqrt(scale), atol=1e-7)
 
 
 def test_bad_oracle_construction():
@@ -206,6 +327,11 @@ def test_bad_oracle_construction():
         LinearRegression(np.ones((4, 2)), np.ones(3))
     with pytest.raises(TypeError, match="grad"):
         FunctionOracle(lambda x: x[:, 0], "not callable", d=1)
+    with pytest.raises(ValueError, match="noise is only used without sample_grad"):
+        FunctionOracle(lambda x: x[:, 0], lambda x: x, d=1, noise=GradientNoise([[1.0]]),
+                       sample_grad=lambda x, rng, B: x)
+    with pytest.raises(ValueError, match="replacement=False needs n_examples"):
+        FunctionOracle(lambda x: x[:, 0], lambda x: x, d=1, replacement=False)
 
 
 def test_user_oracle_with_wrong_shapes_is_reported_by_method():

@@ -1,12 +1,14 @@
 """The SDE approximation, the modified equation and the flows; and the NSR diagnostics."""
+import warnings
+
 import numpy as np
 import pytest
 
 import sdesim
-from sdesim import linear
-from sdesim.sgd import (LinearRegression, NoisyQuadratic, ScaleInvariantRegression,
-                        critical_kappa, flow, gn_estimates, gd, measure_equilibrium,
-                        modified_drift, moment_tensors, sgd_sde)
+from sdesim.sgd import (Ackley, DoubleWell, FunctionOracle, GradientNoise, LinearRegression,
+                        NoisyQuadratic, Oracle, ScaleInvariantRegression, critical_kappa, flow,
+                        gn_estimates, gd, measure_equilibrium, modified_drift, moment_tensors,
+                        sgd_sde)
 
 K = 5.0
 
@@ -17,15 +19,18 @@ def _assert_within(est, exact, what):
 
 
 def test_sgd_sde_em_at_h_equal_lr_is_ngd_exactly_in_law():
-    """THEORY.md §0.3: EM of the SDE at h = η has SGD's exact mean and covariance."""
+    """docs/theory.md §0.3: EM of the SDE at h = η has SGD's exact mean and covariance; on the
+    default (numba) backend, which compiles the oracle's kernel without a warning."""
     H = np.array([[1.0, 0.3], [0.3, 2.0]])
     S = np.array([[1.0, 0.2], [0.2, 0.5]])
     orc = NoisyQuadratic(H, S)
     lr, B, T = 0.2, 2, 1.0
     sde = sgd_sde(orc, lr, batch_size=B)
-    p = sdesim.simulate(sde, [1.0, -1.0], T, lr, 100_000, save_at=[T], rng=0, quiet=True,
-                        backend="numpy")
-    exact = linear.sgd_quadratic_moments(H, S / B, lr, [1.0, -1.0], [0.0, 0.0], int(T / lr))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        p = sdesim.simulate(sde, [1.0, -1.0], T=T, dt=lr, n_paths=100_000, save_at=[T], rng=0,
+                            quiet=True)
+    exact = sdesim.exact.sgd_quadratic_moments(H, S / B, lr, [1.0, -1.0], [0.0, 0.0], int(T / lr))
     _assert_within(moment_tensors(p.xs[-1], np.zeros(2), 1), exact.mean, "mean")
     _assert_within(moment_tensors(p.xs[-1], exact.mean, 2), exact.cov, "cov")
 
@@ -62,7 +67,7 @@ def test_modified_drift_on_quadratic_is_exact():
 
 
 def test_flows_against_closed_forms_and_gd_orders():
-    """GD on a quadratic: GD - GF = O(η), GD - modified flow = O(η²) (THEORY.md §C.4)."""
+    """GD on a quadratic: GD - GF = O(η), GD - modified flow = O(η²) (docs/theory.md §C.4)."""
     lam, x0, T = 1.5, 1.0, 1.0
     orc = NoisyQuadratic([[lam]])
     np.testing.assert_allclose(flow(orc, [x0], T), x0 * np.exp(-lam * T), rtol=1e-10)
@@ -76,7 +81,7 @@ def test_flows_against_closed_forms_and_gd_orders():
         errs_mf.append(xg - flow(orc, [x0], T, lr=eta)[0])
     assert errs_gf[0] / errs_gf[1] == pytest.approx(2.0, rel=0.05)
     assert errs_mf[0] / errs_mf[1] == pytest.approx(4.0, rel=0.05)
-    # leading constants of THEORY.md §C.4
+    # leading constants of docs/theory.md §C.4
     assert errs_gf[1] == pytest.approx(-x0 * np.exp(-lam * T) * 0.01 * lam**2 * T / 2, rel=0.03)
 
 
@@ -88,6 +93,101 @@ def test_sgd_sde_bad_input():
         sgd_sde(orc, 0.1, batch_size=5)
     with pytest.raises(ValueError, match="order"):
         sgd_sde(orc, 0.1, order=3)
+    with pytest.raises(ValueError, match="batch_size only scales the noise, which noise=False"):
+        sgd_sde(orc, 0.1, batch_size=2, noise=False)
+    no_sigma = FunctionOracle(lambda x: x[:, 0], lambda x: np.ones_like(x), d=2,
+                              sample_grad=lambda x, rng, B: np.ones_like(x))
+    with pytest.raises(NotImplementedError, match="does not know its noise covariance"):
+        sgd_sde(no_sigma, 0.1)
+    with pytest.raises(ValueError, match="method chooses the discrete algorithm, which sde"):
+        measure_equilibrium(orc, np.ones(2), 0.1, T=1.0, burn_in=0.5, n_paths=4,
+                            sde=sgd_sde(orc, 0.1), method="svag")
+
+
+# ------------------------------------------------------------- the SDEs on the numba backend
+def _agree(a, b, what):
+    z = (a.mean - b.mean) / np.sqrt(a.stderr**2 + b.stderr**2)
+    assert np.all(np.abs(z) <= K), f"{what}: max |z| = {np.max(np.abs(z)):.2f}"
+
+
+def _arctan_moments(x):
+    return np.hstack([np.arctan(x), np.arctan(x) ** 2])
+
+
+_DATA = (np.random.default_rng(11).standard_normal((10, 3)),
+         np.random.default_rng(12).standard_normal(10))
+BUILTIN_SDES = {  # oracle, order, x0 (NoisyQuadratic: the exact test on numba above)
+    "double-well": (lambda: DoubleWell(0.5, 0.7, noise="skewed"), 2, [0.6]),
+    "ackley": (lambda: Ackley(np.diag([0.5, 2.0])), 2, [0.3, -0.2]),
+    "linear-regression": (lambda: LinearRegression(*_DATA, replacement=False), 1, [0.5, -0.5, 0.2]),
+    "scale-invariant": (lambda: ScaleInvariantRegression(*_DATA), 2, [1.0, -0.5, 0.3]),
+    "function-oracle": (lambda: FunctionOracle(
+        lambda x: np.sum(x**2 / 2 - 0.5 * np.cos(x), axis=1), lambda x: x + 0.5 * np.sin(x), d=2,
+        noise=GradientNoise(0.5 * np.eye(2), "skewed")), 2, [0.5, -0.5]),
+}
+
+
+@pytest.mark.parametrize("name", list(BUILTIN_SDES))
+def test_sgd_sde_runs_compiled_on_the_default_backend_and_agrees_with_numpy(name):
+    """Every built-in oracle (and a FunctionOracle of numba-compilable functions) gives an SDE
+    whose f and g numba compiles: no warning on the numba backend, and the same law as on the
+    numpy backend (independent seeds; E arctan X and E arctan² X at T within K se)."""
+    make, order, x0 = BUILTIN_SDES[name]
+    kw = dict(T=0.5, dt=0.05, n_paths=20_000, quiet=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sde = sgd_sde(make(), 0.1, batch_size=2, weight_decay=0.05, order=order)
+        compiled = sdesim.expectation(sde, x0, g=_arctan_moments, rng=1, **kw)
+    reference = sdesim.expectation(sde, x0, g=_arctan_moments, rng=2, backend="numpy", **kw)
+    _agree(compiled, reference, name)
+
+
+class _PythonQuartic(Oracle):
+    """A user oracle with Python methods only (and no numba kernels)."""
+
+    d = 1
+
+    def loss(self, x):
+        return 0.25 * x[:, 0] ** 4
+
+    def grad(self, x):
+        return x**3
+
+    def sample_grad(self, x, rng, batch_size=1):
+        return x**3 + rng.standard_normal(x.shape) / np.sqrt(batch_size)
+
+    def noise_cov(self, x, batch_size=1):
+        return np.ones((x.shape[0], 1, 1)) / batch_size
+
+
+def test_user_oracle_without_kernels_warns_naming_its_methods_and_still_runs():
+    orc = _PythonQuartic()
+    with pytest.warns(RuntimeWarning) as record:
+        sde = sgd_sde(orc, 0.1, batch_size=2)
+    text = [str(w.message) for w in record]
+    assert any(r"_PythonQuartic.grad is a Python method" in m for m in text), text
+    assert any(r"_PythonQuartic.noise_cov is a Python method" in m for m in text), text
+    assert all("f/g" not in m and "from Python at every step" in m for m in text), text
+    kw = dict(T=0.5, dt=0.05, n_paths=20_000, quiet=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the compiled SDE calls the methods through objmode
+        compiled = sdesim.expectation(sde, [0.8], g=_arctan_moments, rng=1, **kw)
+    _agree(compiled, sdesim.expectation(sde, [0.8], g=_arctan_moments, rng=2, backend="numpy",
+                                        **kw), "objmode")
+    python_grad = FunctionOracle(lambda x: x[:, 0],
+                                 lambda x: x * np.linalg.norm(x, axis=1, keepdims=True), d=2,
+                                 noise=GradientNoise(np.eye(2)))
+    with pytest.warns(RuntimeWarning, match=r"numba could not compile the grad given to "
+                                            r"FunctionOracle \(.*keepdims"):
+        sgd_sde(python_grad, 0.1)
+
+
+def test_sgd_sde_reuses_its_drift_and_so_the_compiled_kernel():
+    orc = LinearRegression(*_DATA)
+    a, b = sgd_sde(orc, 0.1, batch_size=2), sgd_sde(orc, 0.3, batch_size=4)
+    assert a.f is b.f and a.g is not b.g        # order 1: the drift does not depend on η, B
+    assert sgd_sde(orc, 0.1, batch_size=2).g is a.g
+    assert sgd_sde(orc, 0.1, weight_decay=0.1).f is not a.f
 
 
 # ------------------------------------------------------------------------------ diagnostics
@@ -106,8 +206,8 @@ def test_equilibrium_of_sgd_on_quadratic_matches_discrete_lyapunov():
     H, S, lr = np.diag([1.0, 4.0]), np.eye(2), 0.2
     eq = measure_equilibrium(NoisyQuadratic(H, S), np.zeros(2), lr, T=8.0, burn_in=4.0,
                              n_paths=4000, every=0.4, rng=3)
-    R_exact = np.trace(linear.sgd_stationary_cov(H, S, lr))
-    G_exact = np.trace(H @ linear.sgd_stationary_cov(H, S, lr) @ H)
+    R_exact = np.trace(sdesim.exact.sgd_stationary_cov(H, S, lr))
+    G_exact = np.trace(H @ sdesim.exact.sgd_stationary_cov(H, S, lr) @ H)
     _assert_within(eq.R, R_exact, "R")
     _assert_within(eq.G, G_exact, "G")
     assert eq.N.mean == pytest.approx(2.0)

@@ -9,7 +9,7 @@
 2000
 
 Modules: :mod:`.oracles` (and :mod:`.noise`), :mod:`.algorithms`, :mod:`.sde_approx`,
-:mod:`.lsr`. Reference: Li, Malladi & Arora (2021), NeurIPS; THEORY.md §0, §A, §C.1–C.5.
+:mod:`.lsr`. Reference: Li, Malladi & Arora (2021), NeurIPS; docs/theory.md §0, §A, §C.1–C.5.
 """
 from .algorithms import METHODS, expectation, gd, gradient_estimate, ngd, run, sgd, svag, svag_coefficients
 from .lsr import (Equilibrium, closeness, critical_kappa, gn_estimates, lsi_bounds, lsi_constant,

@@ -13,7 +13,7 @@ method         ``ĝ(x)``                                                        
 ``"naive"``    ``∇L + √l (∇L_γ - ∇L)``: one batch's noise scaled by √l          η/l    lT/η
 =============  ==============================================================  =====  =======
 
-Time is SDE time: one SGD step is η, one SVAG step η/l (THEORY.md §0.2), so all methods are
+Time is SDE time: one SGD step is η, one SVAG step η/l (docs/theory.md §0.2), so all methods are
 compared at the same ``T``. ``"naive"`` has SVAG's mean and covariance but a third moment of order
 ``l^{-1/2}`` instead of ``l^{-1}``; it exists to show why SVAG needs two batches (Lemma 4.7).
 
@@ -22,7 +22,7 @@ Seeding follows :mod:`sdesim.simulate`: chunk ``c`` of paths uses the child seed
 
 References
 ----------
-Li, Malladi & Arora (2021), eqs. (1), (3), (5), (7); Lemma 4.7; THEORY.md §0.2–0.4, §C.3.
+Li, Malladi & Arora (2021), eqs. (1), (3), (5), (7); Lemma 4.7; docs/theory.md §0.2–0.4, §C.3.
 """
 from __future__ import annotations
 
@@ -69,9 +69,31 @@ def _check_l(l) -> float:
     return l
 
 
+def _method_l(method: str, l, batch_size) -> float:
+    """``l`` of ``method``, checked: only ``"svag"``/``"naive"`` use it, and ``"gd"`` takes no
+    ``batch_size`` (both would otherwise be ignored without a word)."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if method in ("svag", "naive"):
+        return _check_l(l)
+    if l != 1:
+        raise ValueError(f"l (SVAG's amplification) only applies to method='svag' or 'naive'; "
+                         f"method={method!r} would ignore it: leave l=1, got l={l!r}")
+    if method == "gd" and batch_size != 1:
+        raise ValueError(f"batch_size does not apply to method='gd' (full-batch gradients), which "
+                         f"would ignore it: leave batch_size=1, got batch_size={batch_size!r}")
+    return 1.0
+
+
 def gradient_estimate(oracle: Oracle, method: str, x: np.ndarray, rng: np.random.Generator,
                       batch_size: int = 1, l: float = 1.0) -> np.ndarray:
     """The gradient estimate ``ĝ(x)`` of ``method`` (module table), shape ``(n, d)``.
+
+    Raises
+    ------
+    ValueError
+        Unknown ``method``; ``l != 1`` with a method other than ``"svag"``/``"naive"``;
+        ``batch_size != 1`` with ``"gd"``; a bad ``batch_size`` (from the oracle).
 
     Examples
     --------
@@ -81,6 +103,11 @@ def gradient_estimate(oracle: Oracle, method: str, x: np.ndarray, rng: np.random
     >>> g.ravel().tolist()
     [1.0, 1.0]
     """
+    return _estimate(oracle, method, x, rng, batch_size, _method_l(method, l, batch_size))
+
+
+def _estimate(oracle: Oracle, method: str, x: np.ndarray, rng, batch_size: int, l: float):
+    """:func:`gradient_estimate` for arguments already checked (the per-step call of a run)."""
     if method == "gd":
         return oracle.grad(x)
     if method == "sgd":
@@ -108,12 +135,10 @@ class _Plan:
     save_steps: np.ndarray
 
 
-def _plan(lr, T, method, l, schedule, save_at) -> _Plan:
+def _plan(lr, T, method, l, batch_size, schedule, save_at) -> _Plan:
     lr = positive_float(lr, "lr")
     T = positive_float(T, "T")
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    l = _check_l(l) if method in ("svag", "naive") else 1.0
+    l = _method_l(method, l, batch_size)
     h = lr / l
     n = n_steps_for(T, h, "lr" if l == 1 else "lr/l")
     ts = h * np.arange(n)
@@ -157,7 +182,7 @@ def _chunks(oracle, x0, plan, method, batch_size, l, weight_decay, seed, chunk_s
             if plan.save_steps[0] == 0:
                 out[0], s = x, 1
             for k, eta in enumerate(plan.lr_steps):
-                g = gradient_estimate(oracle, method, x, rng, batch_size, l)
+                g = _estimate(oracle, method, x, rng, batch_size, l)
                 if weight_decay:
                     g = g + weight_decay * x
                 x = x - eta * g
@@ -203,9 +228,10 @@ def run(oracle: Oracle, x0, lr: float, T: float, *, method: str = "sgd", batch_s
     method : {"gd", "sgd", "ngd", "svag", "naive"}
         See the module table.
     batch_size : int
-        Minibatch size B (``<= n_examples`` without replacement).
+        Minibatch size B (``<= n_examples`` without replacement); not for ``"gd"``.
     l : float
-        SVAG's amplification ``l >= 1`` (``"svag"``/``"naive"`` only).
+        SVAG's amplification ``l >= 1`` (``"svag"``/``"naive"`` only: other methods raise on
+        ``l != 1`` rather than ignore it).
     weight_decay : float
         λ >= 0: the step is ``x - η_k (ĝ + λ x)`` (LMA eq. 7).
     schedule : callable ``schedule(t) -> float``, optional
@@ -227,8 +253,10 @@ def run(oracle: Oracle, x0, lr: float, T: float, *, method: str = "sgd", batch_s
     Raises
     ------
     ValueError
-        ``lr <= 0``, ``l < 1``, ``batch_size <= 0`` or larger than the data set without
-        replacement, ``T`` not a multiple of the step, bad ``x0``, wrong shapes from the oracle.
+        ``lr <= 0``, ``l < 1``, ``batch_size`` not an integer >= 1 or larger than the data set
+        without replacement, an argument the method would ignore (``l != 1`` without SVAG,
+        ``batch_size != 1`` with ``"gd"``), ``T`` not a multiple of the step, bad ``x0``, wrong
+        shapes from the oracle.
     SimulationDiverged
         A state became non-finite (step and time in the message).
 
@@ -243,10 +271,10 @@ def run(oracle: Oracle, x0, lr: float, T: float, *, method: str = "sgd", batch_s
 
     References
     ----------
-    LMA eqs. (1), (3), (5), (7); THEORY.md §0.2–0.4.
+    LMA eqs. (1), (3), (5), (7); docs/theory.md §0.2–0.4.
     """
     x, n_paths, B, wd = _setup(oracle, x0, n_paths, batch_size, weight_decay)
-    plan = _plan(lr, T, method, l, schedule, save_at)
+    plan = _plan(lr, T, method, l, batch_size, schedule, save_at)
     xs = np.empty((len(plan.save_steps), n_paths, oracle.d))
     i = 0
     for out in _chunks(oracle, x, plan, method, B, l, wd, _root_seed(rng), chunk_size, quiet,
@@ -291,7 +319,7 @@ def expectation(oracle: Oracle, x0, lr: float, T: float, g: Callable, n_paths: i
     if not callable(g):
         raise TypeError(f"g must be callable g(x) -> (n,) or (n, k), got {type(g).__name__}")
     x, n_paths, B, wd = _setup(oracle, x0, n_paths, batch_size, weight_decay)
-    plan = _plan(lr, T, method, l, schedule, T if times is None else times)
+    plan = _plan(lr, T, method, l, batch_size, schedule, T if times is None else times)
     if times is not None and len(plan.save_steps) != np.size(times):
         raise ValueError("times must not contain duplicates")
     acc, scalar = None, True
@@ -333,7 +361,7 @@ def _method_runner(method: str, doc: str, extra: str = ""):
     ----------
     Li, Malladi & Arora (2021), "On the Validity of Modeling SGD with Stochastic Differential
     Equations (SDEs)", NeurIPS, eqs. (1), (3), (5);
-    THEORY.md §C.1–C.3.
+    docs/theory.md §C.1–C.3.
     """
     return runner
 

@@ -5,7 +5,7 @@ For a run of SGD (or of the SDE) at equilibrium (LMA §5, Definition 5.1):
 
 - :func:`measure_equilibrium` streams these over paths, averaging each path over a time window
   after a burn-in (one sample per path, so standard errors are honest), with exact G and N from
-  the oracle, or the unbiased minibatch estimators of THEORY.md §A.2 (:func:`gn_estimates`)
+  the oracle, or the unbiased minibatch estimators of docs/theory.md §A.2 (:func:`gn_estimates`)
   when the oracle does not know Σ.
 - :func:`closeness` (Definition 5.1), :func:`sde_failure` (Theorem 5.2), :func:`lsi_ratio` and
   :func:`lsi_constant` (Definition 5.4), :func:`lsi_fails` (Theorem 5.5), :func:`lsi_bounds` and
@@ -92,7 +92,7 @@ def gn_estimates(grads: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Unbiased ``Ĝ`` and ``N̂`` from ``k >= 2`` independent minibatch gradients at one state.
 
     ``T = mean_j |g_j|²``, ``ḡ = mean_j g_j``; ``Ĝ = (k|ḡ|² - T)/(k - 1)`` estimates ``|∇L|²``
-    and ``N̂ = T - Ĝ`` estimates ``Tr Σ_B`` without bias (THEORY.md §A.2).
+    and ``N̂ = T - Ĝ`` estimates ``Tr Σ_B`` without bias (docs/theory.md §A.2).
 
     Parameters
     ----------
@@ -164,7 +164,7 @@ def measure_equilibrium(oracle: Oracle, x0, lr: float, *, batch_size: int = 1,
     every : float, optional
         Spacing of the averaged states (default the step).
     method : str
-        Discrete method for :func:`sdesim.sgd.run` (ignored when ``sde`` is given).
+        Discrete method for :func:`sdesim.sgd.run` (not with ``sde``: it would be ignored).
     sde : SDE, optional
         Run this SDE (e.g. :func:`sgd_sde`) with :func:`sdesim.simulate` instead of SGD;
         ``run_kwargs`` may hold ``dt`` (default ``lr / 8``) and ``backend``.
@@ -189,7 +189,7 @@ def measure_equilibrium(oracle: Oracle, x0, lr: float, *, batch_size: int = 1,
 
     References
     ----------
-    LMA Definition 5.1, eqs. (11)–(12); THEORY.md §A.2, §C.5.
+    LMA Definition 5.1, eqs. (11)–(12); docs/theory.md §A.2, §C.5.
     """
     lr = positive_float(lr, "lr")
     T, burn_in = positive_float(T, "T"), float(burn_in)
@@ -197,6 +197,9 @@ def measure_equilibrium(oracle: Oracle, x0, lr: float, *, batch_size: int = 1,
         raise ValueError(f"burn_in must lie in [0, T) = [0, {T}), got {burn_in}")
     n_paths = positive_int(n_paths, "n_paths")
     B = oracle.check_batch_size(batch_size)
+    if sde is not None and method != "sgd":
+        raise ValueError(f"method chooses the discrete algorithm, which sde replaces: pass one of "
+                         f"them, got method={method!r} and an sde")
     if n_batches is not None and positive_int(n_batches, "n_batches") < 2:
         raise ValueError(f"n_batches must be >= 2, got {n_batches}")
     seed = _root_seed(rng)

@@ -2,23 +2,26 @@
 
 A law is ``ξ = L ζ`` per example, ``L Lᵀ = Sigma`` and ``ζ`` has i.i.d. standardised coordinates;
 a minibatch of ``B`` examples averages ``B`` independent copies. The minibatch covariance is then
-``Sigma / B`` (LMA's Σ, THEORY.md §0.1) and the minibatch third moment ``Λ / B²``.
+``Sigma / B`` (LMA's Σ, docs/theory.md §0.1) and the minibatch third moment ``Λ / B²``.
 
 References
 ----------
-Li, Malladi & Arora (2021), eq. (1)–(3) and Lemma 4.7 (Λ); THEORY.md §0.1, §0.5–0.6, §C.3.
+Li, Malladi & Arora (2021), eq. (1)–(3) and Lemma 4.7 (Λ); docs/theory.md §0.1, §0.5–0.6, §C.3.
 """
 from __future__ import annotations
 
 import math
+import numbers
 
+import numba
 import numpy as np
+from numba.extending import overload
 
 from .._validate import alpha_array, positive_float, positive_int, psd_matrix
 from ..drivers import standard_stable
 from ..stats import Estimate, MomentAccumulator
 
-__all__ = ["GradientNoise", "psd_sqrt", "moment_tensors", "NOISE_KINDS"]
+__all__ = ["GradientNoise", "psd_sqrt", "moment_tensors", "check_batch_size", "NOISE_KINDS"]
 
 NOISE_KINDS = ("gaussian", "skewed", "student_t", "stable")
 
@@ -43,6 +46,99 @@ def psd_sqrt(S: np.ndarray) -> np.ndarray:
     """
     w, Q = np.linalg.eigh(S)
     return (Q * np.sqrt(np.clip(w, 0.0, None))[..., None, :]) @ np.swapaxes(Q, -1, -2)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _psd_sqrt_each(S):
+    """:func:`psd_sqrt` of each matrix of ``S`` ``(n, d, d)``, by cyclic Jacobi rotations.
+
+    The eigen-decomposition ``S_i = Q diag(λ) Qᵀ`` comes from cyclic Jacobi sweeps (Golub & Van
+    Loan, *Matrix Computations*, "the cyclic Jacobi method") until the off-diagonal part is below
+    ``1e-15`` of the Frobenius norm; the
+    result is ``Q diag(√max(λ, 0)) Qᵀ``, the same matrix as numpy's ``eigh`` gives up to rounding.
+    Loops rather than LAPACK: this is what :func:`sdesim.sgd.sgd_sde`'s diffusion calls in
+    compiled code, and LAPACK calls would add seconds to every SDE's compilation.
+    """
+    n, d = S.shape[0], S.shape[1]
+    out = np.empty((n, d, d))
+    a = np.empty((d, d))
+    q = np.empty((d, d))
+    for i in range(n):
+        a[:] = S[i]
+        q[:] = 0.0
+        total = 0.0
+        for j in range(d):
+            q[j, j] = 1.0
+            for k in range(d):
+                total += a[j, k] * a[j, k]
+        for _ in range(60):  # sweeps (quadratic convergence: a handful suffice)
+            off = 0.0
+            for j in range(d):
+                for k in range(j + 1, d):
+                    off += 2.0 * a[j, k] * a[j, k]
+            if off <= 1e-30 * total:
+                break
+            for j in range(d - 1):
+                for k in range(j + 1, d):
+                    if a[j, k] == 0.0:
+                        continue
+                    tau = (a[k, k] - a[j, j]) / (2.0 * a[j, k])
+                    t = (1.0 if tau >= 0 else -1.0) / (abs(tau) + math.sqrt(1.0 + tau * tau))
+                    c = 1.0 / math.sqrt(1.0 + t * t)
+                    s = t * c
+                    for r in range(d):  # a <- a J, q <- q J
+                        arj, ark = a[r, j], a[r, k]
+                        a[r, j], a[r, k] = c * arj - s * ark, s * arj + c * ark
+                        qrj, qrk = q[r, j], q[r, k]
+                        q[r, j], q[r, k] = c * qrj - s * qrk, s * qrj + c * qrk
+                    for r in range(d):  # a <- Jᵀ a
+                        ajr, akr = a[j, r], a[k, r]
+                        a[j, r], a[k, r] = c * ajr - s * akr, s * ajr + c * akr
+        for j in range(d):
+            for k in range(d):
+                acc = 0.0
+                for r in range(d):
+                    acc += q[j, r] * math.sqrt(max(a[r, r], 0.0)) * q[k, r]
+                out[i, j, k] = acc
+    return out
+
+
+@overload(psd_sqrt)
+def _psd_sqrt_numba(S):
+    """:func:`psd_sqrt` inside numba-compiled code (batched ``(n, d, d)``), as
+    :func:`_psd_sqrt_each` (:func:`sdesim.sgd.sgd_sde` builds its diffusion with it)."""
+    if getattr(S, "ndim", 0) == 3:
+        return lambda S: _psd_sqrt_each(S)
+    return None
+
+
+def check_batch_size(batch_size, n_examples: int | None = None, replacement: bool = True) -> int:
+    """The minibatch size as an int: an integer >= 1, and <= ``n_examples`` without replacement.
+
+    The one check behind every ``batch_size`` of :mod:`sdesim.sgd` (oracles and noise laws).
+
+    Raises
+    ------
+    ValueError
+        ``batch_size`` below 1, not an integer (``2.5``), or larger than the data set when
+        minibatches are drawn without replacement.
+    TypeError
+        ``batch_size`` is not a number.
+
+    Examples
+    --------
+    >>> check_batch_size(4.0), check_batch_size(8, n_examples=8, replacement=False)
+    (4, 8)
+    """
+    if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, numbers.Real):
+        raise TypeError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    if not float(batch_size).is_integer() or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    B = int(batch_size)
+    if n_examples is not None and not replacement and B > n_examples:
+        raise ValueError(f"batch_size must be <= the data set size {n_examples} when sampling "
+                         f"without replacement, got {B}")
+    return B
 
 
 def moment_tensors(samples: np.ndarray, center=None, order: int = 2,
@@ -116,7 +212,8 @@ class GradientNoise:
     Raises
     ------
     ValueError
-        Unknown ``kind``, ``Sigma`` not symmetric PSD, ``df <= 2``, ``alpha`` outside (0, 2].
+        Unknown ``kind``, ``Sigma`` not symmetric PSD, ``df <= 2``, ``alpha`` outside (0, 2];
+        ``df`` or ``alpha`` given with a ``kind`` that would ignore it.
 
     Examples
     --------
@@ -129,7 +226,7 @@ class GradientNoise:
 
     References
     ----------
-    THEORY.md §0.1 (minibatch Σ = Σ₁/B), §0.5 (SαS law), §C.3 (Λ).
+    docs/theory.md §0.1 (minibatch Σ = Σ₁/B), §0.5 (SαS law), §C.3 (Λ).
     """
 
     def __init__(self, Sigma, kind: str = "gaussian", *, df: float | None = None,
@@ -141,6 +238,10 @@ class GradientNoise:
         self.kind = kind
         self.L = psd_sqrt(self.Sigma)
         self.df = self.alpha = None
+        for name, value, owner in (("df", df, "student_t"), ("alpha", alpha, "stable")):
+            if value is not None and kind != owner:
+                raise ValueError(f"{name} is only used with noise={owner!r}, got {name}={value!r} "
+                                 f"with noise={kind!r}")
         if kind == "student_t":
             if df is None:
                 raise ValueError("df is required for noise='student_t'")
@@ -155,7 +256,7 @@ class GradientNoise:
     # ----------------------------------------------------------------- sampling
     def standardised(self, rng: np.random.Generator, n: int, batch_size: int) -> np.ndarray:
         """Mean of ``batch_size`` i.i.d. standardised vectors ``ζ``, shape ``(n, d)``."""
-        B, d = batch_size, self.d
+        B, d = check_batch_size(batch_size), self.d
         if self.kind == "gaussian":
             return rng.standard_normal((n, d)) / math.sqrt(B)
         if self.kind == "skewed":
@@ -176,9 +277,9 @@ class GradientNoise:
         Raises
         ------
         ValueError
-            For SαS noise with α < 2 (infinite variance).
+            For SαS noise with α < 2 (infinite variance); a bad ``batch_size``.
         """
-        B = positive_int(batch_size, "batch_size")
+        B = check_batch_size(batch_size)
         if self.kind == "stable":
             if self.alpha < 2:
                 raise ValueError(f"SαS noise with alpha={self.alpha} < 2 has no covariance; "
@@ -195,9 +296,10 @@ class GradientNoise:
         Raises
         ------
         ValueError
-            When the third moment does not exist (Student-t with ``df <= 3``, SαS with α < 2).
+            When the third moment does not exist (Student-t with ``df <= 3``, SαS with α < 2);
+            a bad ``batch_size``.
         """
-        B = positive_int(batch_size, "batch_size")
+        B = check_batch_size(batch_size)
         if (self.kind == "student_t" and self.df <= 3) or (self.kind == "stable" and self.alpha < 2):
             raise ValueError(f"the third moment of {self.kind!r} noise does not exist here")
         k3 = 2.0 if self.kind == "skewed" else 0.0

@@ -14,25 +14,36 @@ method                           returns             meaning
 ``gaussian_grad(x, rng, B)``     ``(n, d)``          ``∇L + Σ^{1/2} z`` (the NGD gradient, eq. 3)
 ``hessian_vector(x, v)``         ``(n, d)``          ``∇²L(x) v`` (exact for every built-in oracle)
 ``noise_third_moment(x, B)``     ``(n, d, d, d)``    ``Λ(x) = E(∇L_γ - ∇L)^{⊗3}`` where known
+``numba_kernel(method, B)``      ``(fn, params)``    a numba form of ``grad``, ``hessian_vector``
+                                                     or ``noise_cov`` (:meth:`Oracle.numba_kernel`)
 ===============================  ==================  ==========================================
 
 Write your own by subclassing :class:`Oracle` (implement ``loss``, ``grad`` and ``sample_grad``;
-``noise_cov`` if you know Σ) or wrap callables with :class:`FunctionOracle`.
+``noise_cov`` if you know Σ; ``numba_kernel`` if you want :func:`sdesim.sgd.sgd_sde` to compile
+your functions) or wrap callables with :class:`FunctionOracle`.
+
+The built-in oracles' gradients, Hessian-vector products and (for the finite sums) noise
+covariances are numba kernels ``fn(x, params)`` (compiled once per machine, cached on disk): the
+methods call them, and so do the SDEs of :func:`sdesim.sgd.sgd_sde`, which therefore run compiled
+on the numba backend.
 
 References
 ----------
-Li, Malladi & Arora (2021) (LMA), eqs. (1)–(3), Lemma 4.7, §5; THEORY.md §0.1, §A.3, §C.5.
+Li, Malladi & Arora (2021) (LMA), eqs. (1)–(3), Lemma 4.7, §5; docs/theory.md §0.1, §A.3, §C.5.
 """
 from __future__ import annotations
 
 import math
+import re
 from abc import ABC, abstractmethod
 from typing import Callable
 
+import numba
 import numpy as np
+from numba.extending import overload, register_jitable
 
 from .._validate import as_finite_array, positive_float, positive_int
-from .noise import GradientNoise, psd_sqrt
+from .noise import GradientNoise, check_batch_size, psd_sqrt
 
 __all__ = ["Oracle", "NoisyQuadratic", "LinearRegression", "ScaleInvariantRegression",
            "DoubleWell", "Ackley", "FunctionOracle", "GradientNoise"]
@@ -101,8 +112,9 @@ class Oracle(ABC):
 
     def gaussian_grad(self, x: np.ndarray, rng: np.random.Generator, batch_size: int = 1) -> np.ndarray:
         """``∇L(x) + Σ(x)^{1/2} z``, ``z ~ N(0, I_d)``: the NGD gradient (LMA eq. 3), ``(n, d)``."""
+        B = self.check_batch_size(batch_size)
         z = rng.standard_normal(x.shape)
-        return self.grad(x) + np.einsum("nij,nj->ni", psd_sqrt(self.noise_cov(x, batch_size)), z)
+        return self.grad(x) + np.einsum("nij,nj->ni", psd_sqrt(self.noise_cov(x, B)), z)
 
     def hessian_vector(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
         """``∇²L(x) v``, shape ``(n, d)``.
@@ -112,18 +124,50 @@ class Oracle(ABC):
         oracle overrides it with the exact product (a :class:`FunctionOracle` uses its
         ``hessian_vector`` argument if given).
         """
-        nv = np.linalg.norm(v, axis=1, keepdims=True)
-        eps = 6e-6 * (1.0 + np.linalg.norm(x, axis=1, keepdims=True)) / np.where(nv > 0, nv, 1.0)
-        return (self.grad(x + eps * v) - self.grad(x - eps * v)) / (2 * eps)
+        return _central_hvp(np.asarray(x, dtype=float), np.asarray(v, dtype=float), self.grad)
+
+    def numba_kernel(self, method: str, batch_size: int = 1) -> tuple:
+        """A numba-compilable form of ``method`` for :func:`sdesim.sgd.sgd_sde`.
+
+        Parameters
+        ----------
+        method : {"grad", "hessian_vector", "noise_cov"}
+        batch_size : int
+            The minibatch size of ``"noise_cov"``.
+
+        Returns
+        -------
+        (fn, params)
+            ``fn(x, params)`` equals ``self.grad(x)`` or ``self.noise_cov(x, batch_size)``;
+            ``fn(x, v, params)`` equals ``self.hessian_vector(x, v)``. ``fn`` is callable from
+            numba-compiled code (a ``numba.njit`` function, or a plain function registered with
+            ``numba.extending.register_jitable``) and from Python; ``params`` is anything numba
+            can freeze as a constant (floats, arrays, tuples of them, a compiled function).
+
+        Raises
+        ------
+        NotImplementedError
+            Saying why there is none. The base class has none: override this method to make an
+            oracle's SDE compile; :func:`~sdesim.sgd.sgd_sde` otherwise calls the Python method
+            from the compiled code at every step. Every built-in oracle has ``"grad"`` and
+            ``"hessian_vector"``; the finite-sum ones ``"noise_cov"`` too (the others have a
+            constant Σ and need none).
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__}.{method} is a Python method and {type(self).__name__} "
+            f"defines no numba kernel for it (override Oracle.numba_kernel to give one)")
 
     # ----------------------------------------------------------------- input checks
     def check_batch_size(self, batch_size) -> int:
-        """Validated ``batch_size``: an int >= 1, and <= n_examples without replacement."""
-        B = positive_int(batch_size, "batch_size")
-        if self.n_examples is not None and not self.replacement and B > self.n_examples:
-            raise ValueError(f"batch_size must be <= the data set size {self.n_examples} when "
-                             f"sampling without replacement, got {B}")
-        return B
+        """Validated ``batch_size``: an integer >= 1, and <= n_examples without replacement.
+
+        Raises
+        ------
+        ValueError
+            ``batch_size`` below 1, not an integer, or above the data set size without
+            replacement (:func:`sdesim.sgd.noise.check_batch_size`).
+        """
+        return check_batch_size(batch_size, self.n_examples, self.replacement)
 
     def check(self, x: np.ndarray, batch_size: int = 1, rng=None) -> None:
         """Call each method once on ``x`` ``(n, d)`` and check the shapes and finiteness.
@@ -152,8 +196,256 @@ class Oracle(ABC):
         return f"{type(self).__name__}(d={self.d})"
 
 
+# ============================================================================ numba kernels
+# A kernel is ``fn(x, params)`` (``fn(x, v, params)`` for a Hessian-vector product) on states
+# ``x`` of shape ``(n, d)`` (C-contiguous float64), compiled with numba and cached on disk, so it
+# compiles once per machine. The built-in oracles' methods call it, and so do the SDEs of
+# sgd_sde; it is written as loops, not matrix products, because numba links the code of
+# everything f and g call into each SDE's kernel, and BLAS/LAPACK calls make that take seconds.
+_JIT = dict(nogil=True, cache=True, error_model="numpy")
+
+
+@numba.njit(**_JIT)
+def _quadratic_grad(x, p):
+    """``H (x - x*)`` per row, ``p = (H, x*)`` (H symmetric)."""
+    H, x_star = p
+    n, d = x.shape
+    out = np.zeros((n, d))
+    for i in range(n):
+        for k in range(d):
+            xk = x[i, k] - x_star[k]
+            for j in range(d):
+                out[i, j] += xk * H[k, j]
+    return out
+
+
+@numba.njit(**_JIT)
+def _quadratic_hvp(x, v, p):
+    """``H v`` per row, ``p = (H, x*)``."""
+    return _quadratic_grad(v, (p[0], np.zeros(v.shape[1])))
+
+
+@numba.njit(**_JIT)
+def _double_well_grad(x, p):
+    """``4h x (x² - 1)``, ``p = (h,)``."""
+    return 4.0 * p[0] * x * (x * x - 1.0)
+
+
+@numba.njit(**_JIT)
+def _double_well_hvp(x, v, p):
+    """``h (12x² - 4) v``, ``p = (h,)``."""
+    return p[0] * (12.0 * x * x - 4.0) * v
+
+
+@numba.njit(**_JIT)
+def _ackley_parts(x, i, b):
+    """Row ``i``'s ``r = |x|/√2``, ``e^{-br}`` and ``e^{c̄}`` with ``c̄ = ½ Σ_j cos 2πx_j``."""
+    sq, cs = 0.0, 0.0
+    for j in range(x.shape[1]):
+        sq += x[i, j] * x[i, j]
+        cs += math.cos(2 * math.pi * x[i, j])
+    r = math.sqrt(0.5 * sq)
+    return r, math.exp(-b * r), math.exp(0.5 * cs)
+
+
+@numba.njit(**_JIT)
+def _ackley_grad(x, p):
+    """Ackley's gradient, ``p = (a, b)``; the radial term is taken as 0 at ``x = 0``."""
+    a, b = p
+    out = np.empty(x.shape)
+    for i in range(x.shape[0]):
+        r, e, c = _ackley_parts(x, i, b)
+        radial = a * b * e * 0.5 / r if r > 0 else 0.0
+        for j in range(x.shape[1]):
+            out[i, j] = radial * x[i, j] + c * math.pi * math.sin(2 * math.pi * x[i, j])
+    return out
+
+
+@numba.njit(**_JIT)
+def _ackley_hvp(x, v, p):
+    """Exact ``∇²L(x) v`` of Ackley's function (closed form; the radial term is 0 at ``x = 0``).
+
+    With ``r = |x|/√2`` and ``s_j = sin 2πx_j``: the radial term is
+    ``ab e^{-br} [v/(2r) - (1/(4r³) + b/(4r²)) x (xᵀv)]`` and the cosine term
+    ``e^{c̄} π² [2 cos(2πx) ⊙ v - s (sᵀv)]`` with ``c̄ = ½ Σ_j cos 2πx_j``.
+    """
+    a, b = p
+    n, d = x.shape
+    out = np.empty((n, d))
+    for i in range(n):
+        r, e, c = _ackley_parts(x, i, b)
+        xv, sv = 0.0, 0.0
+        for j in range(d):
+            xv += x[i, j] * v[i, j]
+            sv += math.sin(2 * math.pi * x[i, j]) * v[i, j]
+        for j in range(d):
+            radial = 0.0
+            if r > 0:
+                radial = a * b * e * (v[i, j] / (2 * r) - (1 / (4 * r**3) + b / (4 * r**2))
+                                      * x[i, j] * xv)
+            t = 2 * math.pi * x[i, j]
+            out[i, j] = radial + c * math.pi**2 * (2 * math.cos(t) * v[i, j] - math.sin(t) * sv)
+    return out
+
+
+@numba.njit(**_JIT)
+def _finite_sum_grad(x, p):
+    """``T_x (1/N) Σ_k a_k r_k``, ``r_k = ⟨a_k, z⟩ - y_k`` (``z = x``, or ``x/|x|`` and ``T_x =
+    P_u/|x|`` for the scale-invariant model), ``p = (A, y, Ĥ, b̂, scale_invariant)``."""
+    A, y, H, b, scale_invariant = p
+    n, d = x.shape
+    N = A.shape[0]
+    out = np.zeros((n, d))
+    z = np.empty(d)
+    for i in range(n):
+        nrm = math.sqrt(np.sum(x[i] * x[i])) if scale_invariant else 1.0
+        z[:] = x[i] / nrm
+        for k in range(N):
+            r = -y[k]
+            for j in range(d):
+                r += A[k, j] * z[j]
+            for j in range(d):
+                out[i, j] += r * A[k, j] / N
+        if scale_invariant:
+            um = np.sum(z * out[i])
+            for j in range(d):
+                out[i, j] = (out[i, j] - um * z[j]) / nrm
+    return out
+
+
+@numba.njit(**_JIT)
+def _finite_sum_hvp(x, v, p):
+    """Exact ``∇²L(x) v``: ``Ĥ v`` for least squares; for the scale-invariant model, with
+    ``ρ = |x|``, ``u = x/ρ``, ``P = I - uuᵀ``, ``g = Ĥu - b̂`` (``Ĥ = AᵀA/N``, ``b̂ = Aᵀy/N``) and
+    ``w = Pv/ρ``: ``(P Ĥ w - (uᵀg) w - u (gᵀw)) / ρ - (uᵀv) P g / ρ²``, which is symmetric and
+    satisfies ``∇²L(x) x = -∇L(x)`` (the derivative of ``⟨∇L(x), x⟩ = 0``)."""
+    A, y, H, b, scale_invariant = p
+    n, d = x.shape
+    if not scale_invariant:
+        return _quadratic_grad(v, (H, np.zeros(d)))
+    out = np.empty((n, d))
+    g, w, Hw = np.empty(d), np.empty(d), np.empty(d)
+    for i in range(n):
+        rho = math.sqrt(np.sum(x[i] * x[i]))
+        u = x[i] / rho
+        uv = np.sum(u * v[i])
+        for j in range(d):
+            w[j] = (v[i, j] - u[j] * uv) / rho
+        for j in range(d):
+            g[j], Hw[j] = -b[j], 0.0
+            for k in range(d):
+                g[j] += H[j, k] * u[k]
+                Hw[j] += H[j, k] * w[k]
+        ug, uHw, gw = np.sum(u * g), np.sum(u * Hw), np.sum(g * w)
+        for j in range(d):
+            out[i, j] = ((Hw[j] - u[j] * uHw - ug * w[j] - u[j] * gw) / rho
+                         - uv * (g[j] - u[j] * ug) / rho**2)
+    return out
+
+
+@numba.njit(**_JIT)
+def _finite_sum_cov(x, p):
+    """``Σ(x) = f_B (1/N) Σ_k c_k c_kᵀ``, ``c_k = T_x(a_k r_k - mean_k a_k r_k)``, ``(n, d, d)``;
+    ``p = (A, y, f_B, scale_invariant)``."""
+    A, y, factor, scale_invariant = p
+    n, d = x.shape
+    N = A.shape[0]
+    out = np.zeros((n, d, d))
+    c = np.empty((N, d))
+    z = np.empty(d)
+    mean = np.empty(d)
+    for i in range(n):
+        nrm = math.sqrt(np.sum(x[i] * x[i])) if scale_invariant else 1.0
+        z[:] = x[i] / nrm
+        mean[:] = 0.0
+        for k in range(N):
+            r = -y[k]
+            for j in range(d):
+                r += A[k, j] * z[j]
+            for j in range(d):
+                c[k, j] = r * A[k, j]
+                mean[j] += c[k, j] / N
+        for k in range(N):
+            uc = 0.0
+            for j in range(d):
+                c[k, j] -= mean[j]
+                uc += c[k, j] * z[j]
+            if scale_invariant:
+                for j in range(d):
+                    c[k, j] = (c[k, j] - uc * z[j]) / nrm
+            for a in range(d):
+                for e in range(d):
+                    out[i, a, e] += c[k, a] * c[k, e]
+        out[i] *= factor / N
+    return out
+
+
+def _rows(v):
+    """Row sums of ``v`` ``(n, k)`` as a column ``(n, 1)``."""
+    return np.sum(v, axis=1, keepdims=True)
+
+
+@overload(_rows)
+def _rows_numba(v):
+    """:func:`_rows` in compiled code, as a loop (numba has no ``keepdims``)."""
+    def impl(v):
+        out = np.zeros((v.shape[0], 1))
+        for i in range(v.shape[0]):
+            for j in range(v.shape[1]):
+                out[i, 0] += v[i, j]
+        return out
+    return impl
+
+
+@register_jitable
+def _central_hvp(x, v, grad):
+    """``(grad(x + εv) - grad(x - εv)) / 2ε`` with ``ε = 6e-6 (1 + |x|) / |v|`` per row (error
+    O(ε²))."""
+    nv = np.sqrt(_rows(v * v))
+    eps = 6e-6 * (1.0 + np.sqrt(_rows(x * x))) / (nv + (nv == 0.0))
+    return (grad(x + eps * v) - grad(x - eps * v)) / (2 * eps)
+
+
+@register_jitable
+def _call(x, fun):
+    """``fun(x)``: the kernel form of a compiled function of ``x`` (``params = fun``)."""
+    return fun(x)
+
+
+@register_jitable
+def _call2(x, v, fun):
+    """``fun(x, v)``: the kernel form of a compiled Hessian-vector product (``params = fun``)."""
+    return fun(x, v)
+
+
+def _c(x) -> np.ndarray:
+    """``x`` as the C-contiguous float64 array the kernels take."""
+    return np.ascontiguousarray(x, dtype=float)
+
+
+class _KernelOracle(Oracle):
+    """An oracle whose ``grad`` and ``hessian_vector`` are the kernels ``_kernels`` with
+    parameters ``_params``, which :meth:`numba_kernel` hands to :func:`sdesim.sgd.sgd_sde`."""
+
+    _kernels: dict = {}
+    _params: tuple = ()
+
+    def grad(self, x):
+        """``∇L(x)``, shape ``(n, d)``."""
+        return self._kernels["grad"](_c(x), self._params)
+
+    def hessian_vector(self, x, v):
+        """Exact ``∇²L(x) v``, shape ``(n, d)``."""
+        return self._kernels["hessian_vector"](_c(x), _c(v), self._params)
+
+    def numba_kernel(self, method, batch_size=1):
+        if method in self._kernels:
+            return self._kernels[method], self._params
+        return super().numba_kernel(method, batch_size)
+
+
 # ============================================================================ additive noise
-class _AdditiveNoiseOracle(Oracle):
+class _AdditiveNoiseOracle(_KernelOracle):
     """Oracles whose minibatch gradient is ``∇L(x) + ξ_B`` with state-independent noise ξ."""
 
     constant_noise = True
@@ -213,7 +505,7 @@ class NoisyQuadratic(_AdditiveNoiseOracle):
 
     References
     ----------
-    THEORY.md §C.1 (exact SGD moments), §C.3 (SVAG moments for any noise law).
+    docs/theory.md §C.1 (exact SGD moments), §C.3 (SVAG moments for any noise law).
     """
 
     def __init__(self, H, Sigma=None, *, x_star=None, noise: str = "gaussian", df=None, alpha=None):
@@ -225,16 +517,13 @@ class NoisyQuadratic(_AdditiveNoiseOracle):
         if self.x_star.shape != (d,):
             raise ValueError(f"x_star must have shape ({d},), got {self.x_star.shape}")
         super().__init__(d, Sigma, noise, df, alpha)
+        self._params = (self.H, self.x_star)
+
+    _kernels = {"grad": _quadratic_grad, "hessian_vector": _quadratic_hvp}
 
     def loss(self, x):
         y = x - self.x_star
         return 0.5 * np.einsum("ni,ij,nj->n", y, self.H, y)
-
-    def grad(self, x):
-        return (x - self.x_star) @ self.H
-
-    def hessian_vector(self, x, v):
-        return v @ self.H
 
 
 class DoubleWell(_AdditiveNoiseOracle):
@@ -260,15 +549,12 @@ class DoubleWell(_AdditiveNoiseOracle):
                  alpha=None):
         self.barrier = positive_float(barrier, "barrier")
         super().__init__(1, np.reshape(np.asarray(Sigma, dtype=float), (1, 1)), noise, df, alpha)
+        self._params = (self.barrier,)
+
+    _kernels = {"grad": _double_well_grad, "hessian_vector": _double_well_hvp}
 
     def loss(self, x):
         return self.barrier * (x[:, 0] ** 2 - 1.0) ** 2
-
-    def grad(self, x):
-        return 4.0 * self.barrier * x * (x * x - 1.0)
-
-    def hessian_vector(self, x, v):
-        return self.barrier * (12.0 * x * x - 4.0) * v
 
 
 class Ackley(_AdditiveNoiseOracle):
@@ -297,48 +583,30 @@ class Ackley(_AdditiveNoiseOracle):
                  df=None, alpha=None):
         self.a, self.b = positive_float(a, "a"), positive_float(b, "b")
         super().__init__(2, Sigma, noise, df, alpha)
+        self._params = (self.a, self.b)
+
+    _kernels = {"grad": _ackley_grad, "hessian_vector": _ackley_hvp}
 
     def loss(self, x):
         r = np.sqrt(0.5 * np.sum(x * x, axis=1))
         c = np.exp(0.5 * np.sum(np.cos(2 * np.pi * x), axis=1))
         return -self.a * np.exp(-self.b * r) - c + self.a + math.e
 
-    def grad(self, x):
-        r = np.sqrt(0.5 * np.sum(x * x, axis=1, keepdims=True))
-        safe = np.where(r > 0, r, 1.0)
-        g1 = np.where(r > 0, self.a * self.b * np.exp(-self.b * r) * 0.5 * x / safe, 0.0)
-        c = np.exp(0.5 * np.sum(np.cos(2 * np.pi * x), axis=1, keepdims=True))
-        return g1 + c * np.pi * np.sin(2 * np.pi * x)
-
-    def hessian_vector(self, x, v):
-        """Exact ``∇²L(x) v`` (closed form; the radial term is taken as 0 at ``x = 0``).
-
-        With ``r = |x|/√2`` and ``s_j = sin 2πx_j``: the radial term is
-        ``ab e^{-br} [v/(2r) - (1/(4r³) + b/(4r²)) x (xᵀv)]`` and the cosine term
-        ``e^{c̄} π² [2 cos(2πx) ⊙ v - s (sᵀv)]`` with ``c̄ = ½ Σ_j cos 2πx_j``.
-        """
-        r = np.sqrt(0.5 * np.sum(x * x, axis=1, keepdims=True))
-        safe = np.where(r > 0, r, 1.0)
-        xv = np.sum(x * v, axis=1, keepdims=True)
-        radial = self.a * self.b * np.exp(-self.b * safe) * (
-            v / (2 * safe) - (1 / (4 * safe**3) + self.b / (4 * safe**2)) * x * xv)
-        radial = np.where(r > 0, radial, 0.0)
-        c = np.exp(0.5 * np.sum(np.cos(2 * np.pi * x), axis=1, keepdims=True))
-        s = np.sin(2 * np.pi * x)
-        cosine = c * np.pi**2 * (2 * np.cos(2 * np.pi * x) * v - s * np.sum(s * v, axis=1, keepdims=True))
-        return radial + cosine
-
 
 # ============================================================================ finite data sets
-class _FiniteSum(Oracle):
+class _FiniteSum(_KernelOracle):
     """``L = (1/N) Σ_i ℓ_i`` with ``∇ℓ_i(x) = T_x(a_i r_i(x))``, ``r_i = ⟨a_i, z(x)⟩ - y_i``.
 
     ``z(x)`` is the model's input map and ``T_x`` a linear map (identity for least squares; the
-    scaled projection ``P_u / |x|`` for the scale-invariant model). Everything the protocol needs
-    follows from ``_inputs`` and ``_transform``: minibatch means (with or without replacement),
-    the exact covariance Σ(x) and third moment, and exact NGD by per-example weights; the fast
+    scaled projection ``P_u / |x|`` for the scale-invariant model, ``_scale_invariant``). The
+    minibatch means (with or without replacement), the third moment and exact NGD by
+    per-example weights follow from ``_inputs`` and ``_transform``; the gradient, the exact
+    ``∇²L v`` and the covariance Σ(x) are the numba kernels ``_finite_sum_*``; the fast
     ``noise_trace`` also needs ``_sum_sq_centred`` (written for identity ``T_x``).
     """
+
+    _kernels = {"grad": _finite_sum_grad, "hessian_vector": _finite_sum_hvp}
+    _scale_invariant = False
 
     def __init__(self, A, y, *, replacement: bool = True):
         self.A = as_finite_array(A, "A", ndim=(2,))
@@ -351,6 +619,9 @@ class _FiniteSum(Oracle):
             raise ValueError(f"A must hold at least 2 examples (rows), got {N}")
         self.d, self.n_examples, self.replacement = d, N, bool(replacement)
         self._row_sq = np.einsum("kd,kd->k", self.A, self.A)  # |a_k|², (N,)
+        self._H = self.A.T @ self.A / N
+        self._b = self.A.T @ self.y / N
+        self._params = (self.A, self.y, self._H, self._b, self._scale_invariant)
 
     # model-specific
     def _inputs(self, x):  # z(x), (n, d)
@@ -366,9 +637,6 @@ class _FiniteSum(Oracle):
     def loss(self, x):
         return 0.5 * np.mean(self._residuals(x) ** 2, axis=1)
 
-    def grad(self, x):
-        return self._transform(x, self._residuals(x) @ self.A / self.n_examples)
-
     def _indices(self, rng, n, B):
         N = self.n_examples
         if self.replacement:
@@ -377,7 +645,7 @@ class _FiniteSum(Oracle):
         return np.argpartition(keys, B - 1, axis=1)[:, :B] if B < N else np.argsort(keys, axis=1)
 
     def sample_grad(self, x, rng, batch_size=1):
-        B = batch_size
+        B = self.check_batch_size(batch_size)
         idx = self._indices(rng, x.shape[0], B)
         Ab = self.A[idx]  # (n, B, d)
         r = np.einsum("nbd,nd->nb", Ab, self._inputs(x)) - self.y[idx]
@@ -402,12 +670,17 @@ class _FiniteSum(Oracle):
         eye = np.broadcast_to(np.eye(self.d), (x.shape[0], self.d, self.d))
         return np.stack([self._transform(x, eye[:, :, j]) for j in range(self.d)], axis=2)
 
+    def _cov_params(self, batch_size) -> tuple:
+        return (self.A, self.y, self._factor(self.check_batch_size(batch_size), 2),
+                self._scale_invariant)
+
     def noise_cov(self, x, batch_size=1):
-        B = self.check_batch_size(batch_size)
-        c = self._centred_example_grads(x)
-        pop = np.einsum("nki,nkj->nij", c, c) / self.n_examples
-        T = self._transform_matrix(x)
-        return self._factor(B, 2) * T @ pop @ np.swapaxes(T, 1, 2)
+        return _finite_sum_cov(_c(x), self._cov_params(batch_size))
+
+    def numba_kernel(self, method, batch_size=1):
+        if method == "noise_cov":
+            return _finite_sum_cov, self._cov_params(batch_size)
+        return super().numba_kernel(method, batch_size)
 
     def noise_trace(self, x, batch_size=1):
         """``Tr Σ(x) = f_B (1/N) Σ_k |T_x c_k|²`` in ``O(n N d)`` (Σ is never formed)."""
@@ -430,12 +703,13 @@ class _FiniteSum(Oracle):
         return self._factor(B, 3) * np.einsum("nki,nkj,nkl->nijl", c, c, c) / self.n_examples
 
     def gaussian_grad(self, x, rng, batch_size=1):
-        """Exact NGD gradient by per-example weights ``δ_i = 1 + c (z_i - z̄)`` (THEORY.md §A.3).
+        """Exact NGD gradient by per-example weights ``δ_i = 1 + c (z_i - z̄)``.
 
         ``c² = N/B`` (times ``(N-B)/(N-1)`` without replacement) makes the covariance of
-        ``(1/N) Σ δ_i ∇ℓ_i`` exactly Σ(x); cost ``O(n N d)``, Σ is never formed.
+        ``(1/N) Σ δ_i ∇ℓ_i`` exactly Σ(x); cost ``O(n N d)``, Σ is never formed
+        (docs/theory.md §A.3).
         """
-        B, N = batch_size, self.n_examples
+        B, N = self.check_batch_size(batch_size), self.n_examples
         c2 = N * self._factor(B, 2)
         z = rng.standard_normal((x.shape[0], N))
         w = 1.0 + math.sqrt(c2) * (z - z.mean(axis=1, keepdims=True))
@@ -472,15 +746,8 @@ class LinearRegression(_FiniteSum):
 
     References
     ----------
-    THEORY.md §0.1 (Σ with and without replacement), §A.3 (exact NGD by per-example weights).
+    docs/theory.md §0.1 (Σ with and without replacement), §A.3 (exact NGD by per-example weights).
     """
-
-    def __init__(self, A, y, *, replacement: bool = True):
-        super().__init__(A, y, replacement=replacement)
-        self._H = self.A.T @ self.A / self.n_examples
-
-    def hessian_vector(self, x, v):
-        return v @ self._H
 
 
 class ScaleInvariantRegression(_FiniteSum):
@@ -508,13 +775,10 @@ class ScaleInvariantRegression(_FiniteSum):
 
     References
     ----------
-    LMA §5, eqs. (6)–(7), Lemma E.7; THEORY.md §C.5, family 2.
+    LMA §5, eqs. (6)–(7), Lemma E.7; docs/theory.md §C.5, family 2.
     """
 
-    def __init__(self, A, y, *, replacement: bool = True):
-        super().__init__(A, y, replacement=replacement)
-        self._H = self.A.T @ self.A / self.n_examples
-        self._b = self.A.T @ self.y / self.n_examples
+    _scale_invariant = True
 
     def _inputs(self, x):
         return x / np.linalg.norm(x, axis=1, keepdims=True)
@@ -533,25 +797,6 @@ class ScaleInvariantRegression(_FiniteSum):
         proj = np.sum((r * ua) ** 2, axis=1) - self.n_examples * um * um
         return (super()._sum_sq_centred(x, r, m) - proj) / rho2
 
-    def hessian_vector(self, x, v):
-        """Exact ``∇²L(x) v`` (closed form, no differences).
-
-        With ``ρ = |x|``, ``u = x/ρ``, ``P = I - uuᵀ``, ``g = Ĥu - b̂`` (``Ĥ = AᵀA/N``,
-        ``b̂ = Aᵀy/N``) and ``w = Pv/ρ``:
-        ``∇²L v = (P Ĥ w - (uᵀg) w - u (gᵀw)) / ρ - (uᵀv) P g / ρ²``, which is symmetric and
-        satisfies ``∇²L(x) x = -∇L(x)`` (the derivative of ``⟨∇L(x), x⟩ = 0``).
-        """
-        rho = np.linalg.norm(x, axis=1, keepdims=True)
-        u = x / rho
-        g = u @ self._H - self._b
-        ug = np.sum(u * g, axis=1, keepdims=True)
-        uv = np.sum(u * v, axis=1, keepdims=True)
-        w = (v - u * uv) / rho
-        Hw = w @ self._H
-        PHw = Hw - u * np.sum(u * Hw, axis=1, keepdims=True)
-        Pg = g - u * ug
-        return (PHw - ug * w - u * np.sum(g * w, axis=1, keepdims=True)) / rho - uv * Pg / rho**2
-
 
 # ============================================================================ user callables
 class FunctionOracle(Oracle):
@@ -566,7 +811,7 @@ class FunctionOracle(Oracle):
         Your stochastic minibatch gradient. Without it the gradient noise is ``noise`` (additive),
         or zero (deterministic: GD).
     noise : GradientNoise, optional
-        Additive state-independent noise, used when ``sample_grad`` is not given.
+        Additive state-independent noise; only without ``sample_grad`` (which has its own).
     noise_cov : callable ``noise_cov(x, batch_size) -> (n, d, d)``, optional
         Σ(x) of your ``sample_grad`` if you know it (needed by NGD, :func:`sgd_sde` and the exact
         N of the diagnostics).
@@ -575,12 +820,23 @@ class FunctionOracle(Oracle):
     n_examples : int, optional
         Size of your data set (for the batch-size check without replacement).
     replacement : bool, default True
+        ``False`` (minibatches without replacement) needs ``n_examples``.
+
+    Notes
+    -----
+    :func:`sgd_sde` compiles ``grad``, ``hessian_vector`` and ``noise_cov`` with ``numba.njit``
+    when they are plain functions numba compiles (numpy operations on 2-d float arrays, see
+    :class:`sdesim.SDE`), so the SDE runs on the numba backend at full speed; otherwise it warns
+    and calls them from Python at every step.
 
     Raises
     ------
     TypeError
         A non-callable argument (named). Wrong shapes are reported, naming the method, when a
         run starts (:meth:`Oracle.check`).
+    ValueError
+        An argument that would be ignored: ``noise`` with ``sample_grad``, or
+        ``replacement=False`` without ``n_examples``.
 
     Examples
     --------
@@ -607,12 +863,19 @@ class FunctionOracle(Oracle):
         self.d = positive_int(d, "d")
         if noise is not None and noise.d != self.d:
             raise ValueError(f"noise must have dimension d = {self.d}, got {noise.d}")
+        if noise is not None and sample_grad is not None:
+            raise ValueError("noise is only used without sample_grad (sample_grad draws the "
+                             "gradient noise itself); pass one of them, got both")
+        if not replacement and n_examples is None:
+            raise ValueError("replacement=False needs n_examples (the data set size bounds "
+                             "batch_size without replacement); got n_examples=None")
         self._loss, self._grad, self._sample, self._cov, self._hvp = (
             loss, grad, sample_grad, noise_cov, hessian_vector)
         self.noise = noise
         self.constant_noise = sample_grad is None
         self.n_examples = None if n_examples is None else positive_int(n_examples, "n_examples")
         self.replacement = bool(replacement)
+        self._jitted: dict = {}
 
     def loss(self, x):
         return np.asarray(self._loss(x), dtype=float)
@@ -621,12 +884,14 @@ class FunctionOracle(Oracle):
         return np.asarray(self._grad(x), dtype=float)
 
     def sample_grad(self, x, rng, batch_size=1):
+        batch_size = self.check_batch_size(batch_size)
         if self._sample is not None:
             return np.asarray(self._sample(x, rng, batch_size), dtype=float)
         g = self.grad(x)
         return g if self.noise is None else g + self.noise.sample(rng, x.shape[0], batch_size)
 
     def noise_cov(self, x, batch_size=1):
+        batch_size = self.check_batch_size(batch_size)
         if self._cov is not None:
             cov = np.asarray(self._cov(x, batch_size), dtype=float)
             want = (x.shape[0], self.d, self.d)
@@ -639,6 +904,7 @@ class FunctionOracle(Oracle):
         return np.broadcast_to(S, (x.shape[0], self.d, self.d))
 
     def noise_third_moment(self, x, batch_size=1):
+        batch_size = self.check_batch_size(batch_size)
         if self._sample is None and self.noise is not None:
             return np.broadcast_to(self.noise.third_moment(batch_size), (x.shape[0],) + (self.d,) * 3)
         return super().noise_third_moment(x, batch_size)
@@ -647,3 +913,46 @@ class FunctionOracle(Oracle):
         if self._hvp is None:
             return super().hessian_vector(x, v)
         return np.asarray(self._hvp(x, v), dtype=float)
+
+    def numba_kernel(self, method, batch_size=1):
+        """Your ``grad`` / ``hessian_vector`` / ``noise_cov`` compiled with ``numba.njit``
+        (central differences of the compiled ``grad`` when no ``hessian_vector`` was given).
+
+        Raises
+        ------
+        NotImplementedError
+            When numba cannot compile the function (numba's reason in the message), or for
+            ``"noise_cov"`` when none was given.
+        """
+        ones = np.ones((2, self.d))
+        if method == "grad":
+            return _call, self._compiled("grad", self._grad, (ones,))
+        if method == "hessian_vector" and self._hvp is None:
+            return _central_hvp, self._compiled("grad", self._grad, (ones,))
+        if method == "hessian_vector":
+            return _call2, self._compiled("hessian_vector", self._hvp, (ones, ones))
+        if method == "noise_cov" and self._cov is not None:
+            B = self.check_batch_size(batch_size)
+            return self._compiled("noise_cov", self._cov, (ones, B)), B
+        return super().numba_kernel(method, batch_size)
+
+    def _compiled(self, name: str, fun: Callable, probe: tuple):
+        """``fun`` through ``numba.njit``, compiled once on ``probe``; memoised per oracle."""
+        if name not in self._jitted:
+            try:
+                jf = numba.njit(fun)
+                jf(*probe)
+                self._jitted[name] = jf
+            except (numba.core.errors.NumbaError, NotImplementedError, TypeError) as exc:
+                why = " ".join(_plain(str(exc)).split()[:40])
+                self._jitted[name] = (f"numba could not compile the {name} given to "
+                                      f"FunctionOracle ({why})")
+        res = self._jitted[name]
+        if isinstance(res, str):
+            raise NotImplementedError(res)
+        return res
+
+
+def _plain(text: str) -> str:
+    """``text`` without the terminal colour codes numba puts in its messages."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)

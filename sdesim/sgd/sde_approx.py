@@ -2,18 +2,28 @@
 
 - :func:`sgd_sde`: ``dX = -(∇L + λX) dt + (η Σ_B(X))^{1/2} dW`` (LMA eq. 2 / 6), time ``t = kη``.
   With SαS gradient noise it is the Lévy SDE ``dX = -(∇L + λX) dt + η^{1-1/α} B^{1/α-1} L dL^α``,
-  of which SGD is exactly the Euler scheme at ``h = η`` (THEORY.md §0.6).
+  of which SGD is exactly the Euler scheme at ``h = η`` (docs/theory.md §0.6).
 - :func:`modified_drift` / ``sgd_sde(order=2)``: the first-order modified equation
-  ``-∇(F + (η/4)|∇F|²) = -(∇F + (η/2) ∇²F ∇F)`` with ``F = L + λ|x|²/2`` (THEORY.md §C.4),
+  ``-∇(F + (η/4)|∇F|²) = -(∇F + (η/2) ∇²F ∇F)`` with ``F = L + λ|x|²/2`` (docs/theory.md §C.4),
   from Hessian-vector products.
 - :func:`flow`: the deterministic gradient flow or modified flow, solved to tight tolerance.
 
-Caution (THEORY.md §C.4): the order-2 equation is a finite-horizon statement; at stationarity
+Caution (docs/theory.md §C.4): the order-2 equation is a finite-horizon statement; at stationarity
 it is further from SGD than the order-1 SDE.
+
+The drift and diffusion of :func:`sgd_sde` call the oracle's numba kernels
+(:meth:`~sdesim.sgd.Oracle.numba_kernel`), so the SDE of every built-in oracle, and of a
+:class:`~sdesim.sgd.FunctionOracle` whose functions numba compiles, runs compiled on the default
+numba backend.
 """
 from __future__ import annotations
 
+import warnings
+from functools import lru_cache
+
+import numba
 import numpy as np
+from numba.extending import register_jitable
 from scipy.integrate import solve_ivp
 
 from .._validate import as_finite_array, positive_float
@@ -35,10 +45,95 @@ def _check(oracle, lr, weight_decay):
     return lr, wd
 
 
-def _full_grad(oracle: Oracle, wd: float):
-    if wd == 0:
-        return oracle.grad
-    return lambda x: oracle.grad(x) + wd * x
+class _Same:
+    """Hashes and compares an oracle by identity: the memo key of :func:`_drift` and
+    :func:`_diffusion` (an oracle need not be hashable)."""
+
+    __slots__ = ("oracle",)
+
+    def __init__(self, oracle):
+        self.oracle = oracle
+
+    def __hash__(self):
+        return id(self.oracle)
+
+    def __eq__(self, other):
+        return isinstance(other, _Same) and other.oracle is self.oracle
+
+
+def _python_kernel(oracle: Oracle, method: str, batch_size: int = 1) -> tuple:
+    """``(fn, None)`` with ``fn`` calling ``oracle.<method>`` in Python: the kernel form of
+    :meth:`Oracle.numba_kernel` for methods numba cannot compile. Compiled code (after
+    ``register_jitable``) makes the call through ``numba.objmode``; in plain Python that block is
+    an ordinary one."""
+    meth = getattr(oracle, method)
+    if method == "hessian_vector":
+        def fn(x, v, params):
+            with numba.objmode(out="float64[:, ::1]"):
+                out = np.array(meth(x, v), dtype=np.float64, order="C")
+            return out
+    elif method == "noise_cov":
+        def fn(x, params):
+            with numba.objmode(out="float64[:, :, ::1]"):
+                out = np.array(meth(x, batch_size), dtype=np.float64, order="C")
+            return out
+    else:
+        def fn(x, params):
+            with numba.objmode(out="float64[:, ::1]"):
+                out = np.array(meth(x), dtype=np.float64, order="C")
+            return out
+    return fn, None
+
+
+def _kernel(oracle: Oracle, method: str, batch_size: int = 1) -> tuple:
+    """The oracle's numba kernel for ``method``, or (with a RuntimeWarning naming the oracle's
+    method and numba's reason) :func:`_python_kernel`."""
+    try:
+        return oracle.numba_kernel(method, batch_size)
+    except NotImplementedError as exc:
+        warnings.warn(
+            f"sgd_sde: {exc}. The SDE calls {type(oracle).__name__}.{method} from Python at every "
+            f"step (through numba.objmode), so the numba backend runs it at about the numpy "
+            f"backend's speed, after compiling its kernel (backend='numpy' skips the compile)",
+            RuntimeWarning, stacklevel=4)
+        fn, params = _python_kernel(oracle, method, batch_size)
+        return register_jitable(fn), params
+
+
+def _drift_function(grad: tuple, hvp: tuple | None, lr: float, wd: float, order: int):
+    """``f(t, x)``: ``-∇F`` (order 1) or ``-(∇F + (η/2) ∇²F ∇F)`` (order 2), ``F = L + λ|x|²/2``,
+    from the kernels ``grad = (fn, params)`` and ``hvp = (fn, params)``; numba compiles it when
+    they are numba functions, and Python runs it either way."""
+    gfn, gp = grad
+    if order == 1:
+        def f(t, x):
+            return -(gfn(x, gp) + wd * x)
+        return f
+    hfn, hp = hvp
+
+    def f(t, x):
+        g = gfn(x, gp) + wd * x
+        return -(g + 0.5 * lr * (hfn(x, g, hp) + wd * g))
+    return f
+
+
+@lru_cache(maxsize=64)
+def _drift(key: _Same, lr: float, wd: float, order: int):
+    """The drift of :func:`sgd_sde`, one per (oracle, η (order 2 only), λ, order): SDEs that share
+    it share the numba kernel compiled for it (a sweep over B, or over η at order 1)."""
+    hvp = _kernel(key.oracle, "hessian_vector") if order == 2 else None
+    return _drift_function(_kernel(key.oracle, "grad"), hvp, lr, wd, order)
+
+
+@lru_cache(maxsize=64)
+def _diffusion(key: _Same, lr: float, batch_size: int):
+    """``g(t, x) = (η Σ_B(x))^{1/2}`` ``(n, d, d)`` from the oracle's ``noise_cov`` kernel
+    (:func:`~sdesim.sgd.noise.psd_sqrt` compiles too)."""
+    cfn, cp = _kernel(key.oracle, "noise_cov", batch_size)
+
+    def g(t, x):
+        return psd_sqrt(lr * cfn(x, cp))
+    return g
 
 
 def modified_drift(oracle: Oracle, lr: float, *, weight_decay: float = 0.0):
@@ -58,16 +153,12 @@ def modified_drift(oracle: Oracle, lr: float, *, weight_decay: float = 0.0):
 
     References
     ----------
-    THEORY.md §C.4; Li, Tai & E (2017, 2019), the SME of order 2.
+    docs/theory.md §C.4; Li, Tai & E (2017, 2019), the SME of order 2.
     """
     lr, wd = _check(oracle, lr, weight_decay)
-    grad = _full_grad(oracle, wd)
-
-    def f(x):
-        g = grad(x)
-        hv = oracle.hessian_vector(x, g) + wd * g
-        return -(g + 0.5 * lr * hv)
-    return f
+    f = _drift_function(_python_kernel(oracle, "grad"), _python_kernel(oracle, "hessian_vector"),
+                        lr, wd, 2)
+    return lambda x: f(0.0, x)
 
 
 def sgd_sde(oracle: Oracle, lr: float, *, batch_size: int = 1, weight_decay: float = 0.0,
@@ -86,21 +177,34 @@ def sgd_sde(oracle: Oracle, lr: float, *, batch_size: int = 1, weight_decay: flo
     order : {1, 2}
         1: drift ``-∇F``; 2: the modified drift of :func:`modified_drift`.
     noise : bool
-        ``False`` gives the deterministic flow (zero additive diffusion).
+        ``False`` gives the deterministic flow (zero additive diffusion; ``batch_size`` must then
+        stay 1, since it only scales the noise).
 
     Returns
     -------
     SDE
         ``noise="additive"`` (constant Σ: quadratic and landscape oracles; with a ``Stable``
         driver for SαS noise), else ``noise="general"`` with ``m = d`` and ``g(t, x)`` the
-        batched symmetric square root of ``η Σ_B(x)``, shape ``(n, d, d)``.
+        batched symmetric square root of ``η Σ_B(x)``, shape ``(n, d, d)``. Its ``f`` and ``g``
+        call the oracle's numba kernels (:meth:`Oracle.numba_kernel`), so it runs compiled on
+        the default numba backend; calling ``sgd_sde`` again with the same oracle, λ and order
+        reuses the drift, and with it the compiled kernel.
 
     Raises
     ------
     ValueError
-        ``lr <= 0``, bad ``batch_size``, ``order`` not 1 or 2.
+        ``lr <= 0``, bad ``batch_size``, ``order`` not 1 or 2, ``batch_size != 1`` with
+        ``noise=False``.
     NotImplementedError
         When the oracle does not know Σ(x).
+
+    Warns
+    -----
+    RuntimeWarning
+        When the oracle has no numba kernel for ``grad`` (or ``hessian_vector``, ``noise_cov``):
+        a Python method of a user's :class:`Oracle` subclass, or a function given to
+        :class:`FunctionOracle` that numba cannot compile. The warning names the method; the SDE
+        then calls it from Python at every step.
 
     Examples
     --------
@@ -112,21 +216,16 @@ def sgd_sde(oracle: Oracle, lr: float, *, batch_size: int = 1, weight_decay: flo
 
     References
     ----------
-    LMA eqs. (2), (6); THEORY.md §0.1, §0.6, §C.4.
+    LMA eqs. (2), (6); docs/theory.md §0.1, §0.6, §C.4.
     """
     lr, wd = _check(oracle, lr, weight_decay)
     B = oracle.check_batch_size(batch_size)
     if order not in (1, 2):
         raise ValueError(f"order must be 1 or 2, got {order!r}")
-    grad = _full_grad(oracle, wd)
-    if order == 1:
-        def f(t, x):
-            return -grad(x)
-    else:
-        mdrift = modified_drift(oracle, lr, weight_decay=wd)
-
-        def f(t, x):
-            return mdrift(x)
+    if not noise and B != 1:
+        raise ValueError(f"batch_size only scales the noise, which noise=False leaves out: pass "
+                         f"batch_size=1 (the default) with noise=False, got batch_size={B}")
+    f = _drift(_Same(oracle), lr if order == 2 else 0.0, wd, order)
     name = f"SGD-SDE(order={order}, lr={lr:g}, B={B})"
     d = oracle.d
     if not noise:
@@ -139,10 +238,8 @@ def sgd_sde(oracle: Oracle, lr: float, *, batch_size: int = 1, weight_decay: flo
     if oracle.constant_noise:
         S = oracle.noise_cov(np.zeros((1, d)), B)[0]
         return SDE(f, psd_sqrt(lr * S), d=d, noise="additive", name=name)
-
-    def g(t, x):
-        return psd_sqrt(lr * oracle.noise_cov(x, B))
-    return SDE(f, g, d=d, m=d, noise="general", name=name)
+    oracle.noise_cov(np.ones((1, d)), B)  # NotImplementedError now if the oracle does not know Σ
+    return SDE(f, _diffusion(_Same(oracle), lr, B), d=d, m=d, noise="general", name=name)
 
 
 def modified_equation(oracle: Oracle, lr: float, *, batch_size: int = 1,
@@ -188,20 +285,15 @@ def flow(oracle: Oracle, x0, T: float, *, lr: float | None = None, weight_decay:
 
     References
     ----------
-    THEORY.md §C.4 (GD vs gradient flow: order 1; vs modified flow: order 2).
+    docs/theory.md §C.4 (GD vs gradient flow: order 1; vs modified flow: order 2).
     """
     T = positive_float(T, "T")
-    if lr is None:
-        _, wd = _check(oracle, 1.0, weight_decay)
-        grad = _full_grad(oracle, wd)
+    _, wd = _check(oracle, 1.0 if lr is None else lr, weight_decay)
+    hvp = None if lr is None else _python_kernel(oracle, "hessian_vector")
+    drift = _drift_function(_python_kernel(oracle, "grad"), hvp, lr, wd, 1 if lr is None else 2)
 
-        def rhs(t, y):
-            return -grad(y[None])[0]
-    else:
-        mdrift = modified_drift(oracle, lr, weight_decay=weight_decay)
-
-        def rhs(t, y):
-            return mdrift(y[None])[0]
+    def rhs(t, y):
+        return drift(t, y[None])[0]
     y0 = as_finite_array(x0, "x0", ndim=(0, 1)).reshape(-1)
     if y0.shape != (oracle.d,):
         raise ValueError(f"x0 must have shape ({oracle.d},), got {y0.shape}")
