@@ -67,7 +67,8 @@ class SDE:
     ------
     ValueError
         Unknown ``noise``, inconsistent ``m``, wrong additive ``g`` shape. Wrong shapes returned
-        by ``f``/``g`` are reported on first use by :meth:`check`.
+        by ``f``/``g`` are reported by :meth:`check` before a run and wherever a backend calls
+        them, with the message of :meth:`shape_error` on every backend.
 
     Examples
     --------
@@ -121,18 +122,49 @@ class SDE:
             raise ValueError(f"m must be >= 1, got {implied_m}")
         self.m = int(implied_m)
         self.driver.kernel_params(self.m)  # checks per-coordinate driver parameters against m
-        self._checked = False
 
     # ------------------------------------------------------------------ evaluation
     def drift(self, t: float, x: np.ndarray) -> np.ndarray:
-        """Drift ``f(t, x)``, shape ``(n, d)``."""
-        return self.f(t, x)
+        """Drift ``f(t, x)``, shape ``(n, d)``; raises :meth:`shape_error` on any other shape."""
+        fx = self.f(t, x)
+        if np.shape(fx) != (x.shape[0], self.d):
+            raise self.shape_error("f", x.shape[0], np.shape(fx))
+        return fx
 
-    def diffusion(self, t: float, x: np.ndarray) -> np.ndarray:
-        """Diffusion coefficient as returned by ``g`` (shape per noise kind, module table)."""
+    def diffusion(self, t: float, x: np.ndarray | None) -> np.ndarray:
+        """Diffusion coefficient as returned by ``g`` (shape per noise kind, module table).
+
+        Raises :meth:`shape_error` unless the shape is the one the noise kind requires
+        (``x`` may be ``None`` for additive noise).
+        """
         if self.noise == "additive":
-            return self._additive_const if self._additive_const is not None else np.asarray(self.g(t))
-        return self.g(t, x)
+            gx = self._additive_const if self._additive_const is not None else np.asarray(self.g(t))
+            if gx.shape != (self.d, self.m) and (gx.shape != (self.d,) or self.m != self.d):
+                raise self.shape_error("g", 0, gx.shape)
+            return gx
+        gx = self.g(t, x)
+        if np.shape(gx) != self.g_shape(x.shape[0]):
+            raise self.shape_error("g", x.shape[0], np.shape(gx))
+        return gx
+
+    def g_shape(self, n: int) -> tuple[int, ...]:
+        """The shape ``g(t, x)`` must return at ``x`` of shape ``(n, d)`` (non-additive noise)."""
+        return (n, self.d, self.m) if self.noise == "general" else (n, self.d)
+
+    def shape_error(self, which: str, rows: int, got: tuple) -> ValueError:
+        """The error for ``f`` or ``g`` (``which``) returning shape ``got`` at ``x`` of shape
+        ``(rows, d)``: the one message every backend raises."""
+        d, m = self.d, self.m
+        if which == "f":
+            return ValueError(f"f(t, x) must return shape (n_paths, d) = ({rows}, {d}) at x of "
+                              f"shape ({rows}, {d}), got {tuple(got)}")
+        if self.noise == "additive":
+            want = f"(d, m) = ({d}, {m})" if m != d else f"(d,) = ({d},) or (d, m) = ({d}, {m})"
+            return ValueError(f"g(t) must return shape {want} for noise='additive', "
+                              f"got {tuple(got)}")
+        want = "(n_paths, d, m)" if self.noise == "general" else "(n_paths, d)"
+        return ValueError(f"g(t, x) must return shape {want} = {self.g_shape(rows)} for "
+                          f"noise={self.noise!r} at x of shape ({rows}, {d}), got {tuple(got)}")
 
     def noise_term(self, t: float, x: np.ndarray, dL: np.ndarray) -> np.ndarray:
         """``g(t, x) dL`` for increments ``dL`` of shape ``(n, m)``; returns ``(n, d)``."""
@@ -145,34 +177,28 @@ class SDE:
             return dL * gx
         return dL @ gx.T
 
+    def probe_states(self, x0: np.ndarray) -> np.ndarray:
+        """States to check ``f`` and ``g`` on before a run: the first rows of ``x0`` ``(n, d)``,
+        repeated as needed, as many as the first of 5, 7, 11 that is neither ``d`` nor ``m``
+        (so that a constant ``(d, d)`` or ``(m, m)`` array, or ``x[:2]``, cannot pass as
+        ``(n_paths, d)``)."""
+        rows = next(r for r in (5, 7, 11) if r not in (self.d, self.m))
+        return np.array(x0[np.arange(rows) % x0.shape[0]], dtype=float)
+
     def check(self, t: float, x: np.ndarray) -> None:
-        """Evaluate ``f`` and ``g`` once on ``x`` (shape ``(n, d)``) and check what they return.
+        """Evaluate ``f`` and ``g`` once on ``x`` (shape ``(n, d)``, e.g. :meth:`probe_states`)
+        and check what they return.
 
         Raises
         ------
         ValueError
-            Naming ``f`` or ``g``, the expected shape and the shape returned, or non-finite
-            values at the initial state.
+            :meth:`shape_error` (naming ``f`` or ``g``, the expected shape and the shape
+            returned), or non-finite values at the initial state.
         """
-        n = x.shape[0]
-        fx = np.asarray(self.f(t, x))
-        if fx.shape != (n, self.d):
-            raise ValueError(f"f(t, x) must return shape (n_paths, d) = ({n}, {self.d}) for x of "
-                             f"shape {x.shape}, got {fx.shape}")
-        gx = np.asarray(self.diffusion(t, x))
-        if self.noise == "additive":
-            ok = gx.shape in ((self.d,), (self.d, self.m)) and (gx.ndim == 2 or self.m == self.d)
-            want = f"({self.d},) or ({self.d}, {self.m})"
-        else:
-            want = (n, self.d, self.m) if self.noise == "general" else (n, self.d)
-            ok = gx.shape == want
-        if not ok:
-            raise ValueError(f"g must return shape {want} for noise={self.noise!r} and x of shape "
-                             f"{x.shape}, got {gx.shape}")
+        fx, gx = self.drift(t, x), self.diffusion(t, x)
         for name, val in (("f", fx), ("g", gx)):
             if not np.all(np.isfinite(val)):
                 raise ValueError(f"{name} returned non-finite values at t={t} for the initial state")
-        self._checked = True
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(name={self.name!r}, d={self.d}, m={self.m}, "
@@ -263,7 +289,7 @@ def ou(A, B, *, mean=None, d: int | None = None, driver: Driver | None = None) -
 
     References
     ----------
-    THEORY.md §C.1 (OU moments, Lyapunov equation), §C.6 (stable OU).
+    docs/theory.md §C.1 (OU moments, Lyapunov equation), §C.6 (stable OU).
     """
     A_ = as_finite_array(A, "A", ndim=(0, 1, 2))
     B_ = as_finite_array(B, "B", ndim=(0, 1, 2))
@@ -306,7 +332,7 @@ def gbm(mu, sigma, *, d: int | None = None, driver: Driver | None = None) -> Lin
 
     References
     ----------
-    THEORY.md §C.2 (exact EM-chain moments of GBM).
+    docs/theory.md §C.2 (exact EM-chain moments of GBM).
     """
     mu_ = as_finite_array(mu, "mu", ndim=(0, 1))
     s_ = as_finite_array(sigma, "sigma", ndim=(0, 1))
@@ -339,7 +365,7 @@ def linear(A, B_list, *, a=None, b_list=None, driver: Driver | None = None) -> L
 
     References
     ----------
-    Kloeden & Platen (1992) §4.8 (linear SDEs); THEORY.md §C.2.
+    Kloeden & Platen (1992) §4.8 (linear SDEs); docs/theory.md §C.2.
     """
     A_ = as_finite_array(A, "A", ndim=(2,))
     dd = A_.shape[0]

@@ -7,6 +7,9 @@ the chunk size only — never on the backend's number of threads or on the order
 from __future__ import annotations
 
 import os
+import threading
+import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Iterator
@@ -23,6 +26,14 @@ __all__ = ["simulate", "expectation", "expectation_levels", "Paths", "LevelEstim
            "default_chunk_size", "SimulationDiverged"]
 
 MAX_SAVED_BYTES = 4 * 2**30
+#: Runs of this many path-dimension-steps ``n_paths × steps × max(d, m) × levels`` or more are
+#: refused: about a day at the ~1.5e8 per second that expectation() reaches on 2 cores (the
+#: random-number floor alone, ~1e9 per second, would take hours).
+MAX_WORK = 1e13
+#: A run whose measured rate predicts more than this many seconds still to go warns (once),
+#: the rate being measured over ETA_WINDOW_S seconds after its first block of steps.
+ETA_WARN_S = 120.0
+ETA_WINDOW_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -135,55 +146,135 @@ def _check_sde(sde) -> SDE:
     return sde
 
 
+def _check_work(entry: str, n_paths: int, n_fine: int, sde: SDE, levels: int) -> None:
+    """Refuse a run of :data:`MAX_WORK` path-dimension-steps or more, before it starts."""
+    width = max(sde.d, sde.m)
+    work = n_paths * n_fine * width * levels
+    if work >= MAX_WORK:
+        raise ValueError(
+            f"{entry}: n_paths x steps x max(d, m) x levels = {n_paths} x {n_fine} x {width} x "
+            f"{levels} = {work:.3g} path-dimension-steps, and runs of sdesim.simulate.MAX_WORK = "
+            f"{MAX_WORK:.0e} or more are refused (about a day on 2 cores); use fewer n_paths or "
+            f"a larger dt, or split the work over several calls with different seeds")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+class _Progress:
+    """Progress of one run in path-steps: a tqdm bar (after 2 s, unless ``quiet``) and one
+    RuntimeWarning (also when ``quiet``) when the rate measured over the first
+    :data:`ETA_WINDOW_S` seconds after the first block predicts more than :data:`ETA_WARN_S`
+    seconds still to go.
+
+    The rate is measured from the first block's end on, so that warm-up (threads starting,
+    memory first touched) does not count; ``update`` may be called from several threads.
+    """
+
+    def __init__(self, total: int, quiet: bool, desc: str, entry: str):
+        from tqdm.auto import tqdm
+        self.bar = tqdm(total=total, disable=quiet, delay=2.0, unit="path-step", unit_scale=True,
+                        desc=desc, leave=False)
+        self.total, self.entry, self.done = total, entry, 0
+        self.first = None  # (time, done) at the end of the first block
+        self.estimated = False
+        self.lock = threading.Lock()
+
+    def update(self, work: int) -> None:
+        with self.lock:
+            self.bar.update(work)
+            self.done += work
+            now = time.perf_counter()
+            if self.estimated:
+                return
+            if self.first is None:
+                self.first = (now, self.done)
+                return
+            t1, done1 = self.first
+            if now - t1 < ETA_WINDOW_S or now <= t1:
+                return
+            self.estimated = True
+            rate = (self.done - done1) / (now - t1)
+            left = (self.total - self.done) / rate
+        if left > ETA_WARN_S:
+            warnings.warn(
+                f"{self.entry}: this run will take about {_duration(left)} more "
+                f"({self.total:.3g} path-steps at {rate:.3g} per second); interrupt it and use "
+                f"fewer n_paths or a larger dt for a quicker answer", RuntimeWarning, stacklevel=1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _divergence_advice(entry: str) -> str:
+    """How to see the non-finite paths, in words that fit the public function ``entry``."""
+    if entry == "simulate":
+        return "or pass on_nonfinite='keep' to simulate() to get the paths with their inf/NaN"
+    return (f"or look at the paths with simulate(..., on_nonfinite='keep') and the same "
+            f"arguments ({entry}() streams estimates and cannot keep non-finite paths)")
+
+
 def _chunks(sde: SDE, x0: np.ndarray, h: float, n_fine: int, ratios, save_steps,
             seed: np.random.SeedSequence, key: tuple, backend: str, chunk_size: int | None,
             n_threads: int | None, keep_nonfinite: bool, quiet: bool,
-            desc: str) -> Iterator[np.ndarray]:
-    """Yield ``(L, S, n_c, d)`` chunk results in chunk order (bounded memory)."""
+            desc: str, entry: str) -> Iterator[np.ndarray]:
+    """Yield ``(L, S, n_c, d)`` chunk results in chunk order (bounded memory).
+
+    ``entry`` is the public function running it: errors name it and give advice that fits it.
+    """
     n_paths, d = x0.shape
-    sde.check(0.0, np.array(x0[:2], dtype=float))
+    _check_work(entry, n_paths, n_fine, sde, len(ratios))
+    probe = sde.probe_states(x0)
+    sde.check(0.0, probe)
     module = get_backend(backend)
     kernel = None
     if backend != "numpy":
-        kernel = module.prepare(sde, np.array(x0[:1], dtype=float))
+        kernel = module.prepare(sde, probe, quiet=quiet)
         if kernel is None:
             module, backend = get_backend("numpy"), "numpy"
     size = positive_int(chunk_size, "chunk_size") if chunk_size is not None else \
         default_chunk_size(backend, d, n_paths, len(ratios))
-    starts = range(0, n_paths, size)
+    n_chunks = -(-n_paths // size)
     ratios = tuple(int(r) for r in ratios)
     save_steps = np.asarray(save_steps, dtype=np.int64)
+    progress = _Progress(n_paths * n_fine, quiet, desc, entry)
 
     def work(c: int) -> np.ndarray:
         lo = c * size
         xc = np.array(x0[lo:lo + size], dtype=float)
         kw = {"kernel": kernel} if kernel is not None else {}
         return module.run_chunk(sde, xc, h, n_fine, ratios, save_steps, _child(seed, *key, c),
-                                keep_nonfinite, **kw)
+                                keep_nonfinite, progress=progress.update, **kw)
 
-    from tqdm.auto import tqdm
-    bar = tqdm(total=n_paths, disable=quiet, delay=2.0, unit="path", desc=desc, leave=False)
     try:
-        if not module.parallel or len(starts) == 1:
-            for c in range(len(starts)):
-                res = work(c)
-                bar.update(res.shape[2])
-                yield res
+        if not module.parallel or n_chunks == 1:
+            for c in range(n_chunks):
+                yield work(c)
             return
         threads = n_threads or int(os.environ.get("NUMBA_NUM_THREADS", os.cpu_count() or 1))
         window = 2 * threads
         with ThreadPoolExecutor(max_workers=threads) as ex:
-            pending = [ex.submit(work, c) for c in range(min(window, len(starts)))]
+            pending = [ex.submit(work, c) for c in range(min(window, n_chunks))]
             nxt = len(pending)
-            while pending:
-                res = pending.pop(0).result()
-                if nxt < len(starts):
-                    pending.append(ex.submit(work, nxt))
-                    nxt += 1
-                bar.update(res.shape[2])
-                yield res
+            try:
+                while pending:
+                    res = pending.pop(0).result()
+                    if nxt < n_chunks:
+                        pending.append(ex.submit(work, nxt))
+                        nxt += 1
+                    yield res
+            finally:  # on an error, chunks not yet started never start
+                for fut in pending:
+                    fut.cancel()
+    except SimulationDiverged as exc:
+        raise exc.in_call(entry, _divergence_advice(entry)) from None
     finally:
-        bar.close()
+        progress.close()
 
 
 def _apply_g(g: Callable, x: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -238,7 +329,9 @@ def simulate(sde: SDE, x0, T: float, dt: float, n_paths: int = 1, *, save_at=Non
     backend : {"numba", "numpy", "numba-numpy-rng"}
         ``"numba"``: compiled kernels with the fast in-kernel xoshiro256++ generator;
         ``"numpy"``: the readable reference; ``"numba-numpy-rng"``: the numba kernels on numpy's
-        stream, bitwise comparable with ``"numpy"`` (see :mod:`sdesim.backends.numba_backend`).
+        stream, bitwise equal to ``"numpy"`` for diagonal, scalar and additive Brownian noise
+        given the same ``chunk_size`` (the defaults differ) and ``f``/``g`` that round as numpy
+        does (``x*x*x``, not ``x**3``); see :mod:`sdesim.backends.numba_backend`.
     chunk_size : int, optional
         Paths per chunk (default :func:`default_chunk_size`); results depend on it.
     n_threads : int, optional
@@ -247,7 +340,10 @@ def simulate(sde: SDE, x0, T: float, dt: float, n_paths: int = 1, *, save_at=Non
         ``"raise"`` stops at the first non-finite state with the step, time and path count;
         ``"keep"`` lets inf/NaN propagate into the returned paths.
     quiet : bool
-        Turn the progress bar off (it only appears on runs longer than 2 s).
+        Turn off the progress bar (in path-steps; it only appears on runs longer than 2 s) and
+        the note on stderr while numba compiles a new ``f``/``g``. A RuntimeWarning with the
+        expected duration is given in any case when a run will take more than
+        :data:`ETA_WARN_S` seconds.
 
     Returns
     -------
@@ -257,7 +353,8 @@ def simulate(sde: SDE, x0, T: float, dt: float, n_paths: int = 1, *, save_at=Non
     ------
     ValueError
         Bad ``dt`` (``<= 0``, ``> T``, not dividing ``T``), non-finite ``x0``, wrong shapes from
-        ``f``/``g`` (naming which), output too large for memory.
+        ``f``/``g`` (naming which, on every backend), output too large for memory,
+        :data:`MAX_WORK` path-dimension-steps or more.
     SimulationDiverged
         A state became non-finite (step, time and number of paths in the message).
 
@@ -285,7 +382,8 @@ def simulate(sde: SDE, x0, T: float, dt: float, n_paths: int = 1, *, save_at=Non
     xs = np.empty((len(steps), n_paths, sde.d))
     i = 0
     for res in _chunks(sde, x, dt, n_steps, (1,), steps, _root_seed(rng), (), backend,
-                       chunk_size, n_threads, on_nonfinite == "keep", quiet, "simulate"):
+                       chunk_size, n_threads, on_nonfinite == "keep", quiet, "simulate",
+                       "simulate"):
         xs[:, i:i + res.shape[2]] = res[0]
         i += res.shape[2]
     return Paths(steps * dt, xs)
@@ -347,7 +445,7 @@ def expectation(sde: SDE, x0, T: float, dt: float, g: Callable, n_paths: int, *,
     x = _initial_states(x0, n_paths, sde.d)
     acc = None
     for res in _chunks(sde, x, dt, n_steps, (1,), steps, _root_seed(rng), (), backend,
-                       chunk_size, n_threads, False, quiet, "expectation"):
+                       chunk_size, n_threads, False, quiet, "expectation", "expectation"):
         vals = []
         for s in range(len(steps)):
             v, scalar = _apply_g(g, res[0, s])
@@ -434,14 +532,15 @@ def expectation_levels(sde: SDE, x0, T: float, dts, g: Callable, n_paths: int, *
             ratios.append(n_fine // n)
         acc = MomentAccumulator(K, full_cov=True)
         for res in _chunks(sde, x, T / n_fine, n_fine, ratios, [n_fine], seed, (), backend,
-                           chunk_size, n_threads, False, quiet, "coupled levels"):
+                           chunk_size, n_threads, False, quiet, "coupled levels",
+                           "expectation_levels"):
             acc.update(np.stack([values(res[lev, 0]) for lev in range(K)], axis=1))
         return LevelEstimate(dts, acc.mean.copy(), acc.covariance() / acc.n, acc.n, True)
     means, variances = np.empty(K), np.empty(K)
     for lev, (h, n) in enumerate(zip(dts, steps)):
         acc = MomentAccumulator(1)
         for res in _chunks(sde, x, h, n, (1,), [n], seed, (lev,), backend, chunk_size,
-                           n_threads, False, quiet, f"level dt={h:.3g}"):
+                           n_threads, False, quiet, f"level dt={h:.3g}", "expectation_levels"):
             acc.update(values(res[0, 0])[:, None])
         means[lev], variances[lev] = acc.mean[0], acc.variance()[0] / acc.n
     return LevelEstimate(dts, means, np.diag(variances), n_paths, False)

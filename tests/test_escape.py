@@ -42,7 +42,7 @@ def z(est, ref):
 def test_reference_formulas():
     assert getoor_mean_exit_time(2.0, 1.0) == pytest.approx(0.5, rel=1e-14)
     assert getoor_mean_exit_time(1.5, 2.0, 0.0, scale=2.0) == pytest.approx(1 / math.gamma(2.5))
-    # OU, θ = 1, D = 1/4, (-1, 1) from 0: THEORY.md §C.6; and Brownian motion: (a² - x²)/(2D)
+    # OU, θ = 1, D = 1/4, (-1, 1) from 0: docs/theory.md §C.6; and Brownian motion: (a² - x²)/(2D)
     assert diffusion_mean_exit_time(lambda y: y * y / 2, 0.25, -1, 1, 0.0) == pytest.approx(
         4.5016, abs=1e-4)
     assert diffusion_mean_exit_time(lambda y: 0.0, 0.5, -1, 2, 0.5) == pytest.approx(
@@ -57,7 +57,7 @@ def test_reference_formulas():
     assert scheduler_survival(u, lam, a, lambda t: (1 + t) ** (g - 1)) == pytest.approx(
         math.exp(-lam * ((1 + u) ** gl - 1) / gl), rel=1e-9)
     # multi-step scheduler: ∫ s^{α-1} is piecewise linear, the hazard drops by f^{α-1}
-    from sdesim.levy import multistep_scheduler
+    from sdesim.sgd import multistep_scheduler
     ms = multistep_scheduler([2.0, 5.0], [1.0, 0.3, 0.1])
     u = np.array([1.0, 2.0, 4.0, 9.0])
     integral = np.array([1.0, 2.0, 2.0 + 2 * 0.3 ** (a - 1), 2.0 + 3 * 0.3 ** (a - 1)

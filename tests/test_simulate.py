@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 
 import sdesim
-from sdesim import linear
 
 
 def _lin2():
@@ -78,7 +77,7 @@ def test_seed_types_and_reproducibility():
 @pytest.mark.parametrize("backend", ["numpy", "numba"])
 def test_gbm_moments_match_exact_em_chain(backend):
     mu, sigma, h, n = 0.5, 0.4, 0.1, 10
-    exact = linear.em_chain_moments([[mu]], [[[sigma]]], [1.0], h, n)
+    exact = sdesim.exact.em_chain_moments([[mu]], [[[sigma]]], [1.0], h, n)
     est = sdesim.expectation(sdesim.gbm(mu, sigma), 1.0, 1.0, h,
                              lambda x: np.stack([x[:, 0], x[:, 0] ** 2], 1), 200_000,
                              rng=1, backend=backend, quiet=True)
@@ -89,7 +88,7 @@ def test_gbm_moments_match_exact_em_chain(backend):
 def test_linear_noncommuting_second_moments_match_em_chain():
     A, Bs = _lin2()
     h, n = 0.05, 20
-    exact = linear.em_chain_moments(A, Bs, [1.0, -0.5], h, n)
+    exact = sdesim.exact.em_chain_moments(A, Bs, [1.0, -0.5], h, n)
     g = lambda x: np.stack([x[:, 0], x[:, 1], x[:, 0] ** 2, x[:, 0] * x[:, 1], x[:, 1] ** 2], 1)
     est = sdesim.expectation(sdesim.linear(A, Bs), [1.0, -0.5], 1.0, h, g, 200_000, rng=4,
                              quiet=True)
@@ -108,7 +107,7 @@ def test_ou_covariance_at_several_times_matches_em_chain():
                              rng=8, quiet=True)
     assert est.mean.shape == (3, 4)
     for k, t in enumerate(times):
-        m = linear.ou_em_chain_moments(A, B, [1.0, 1.0], h, round(t / h))
+        m = sdesim.exact.ou_em_chain_moments(A, B, [1.0, 1.0], h, round(t / h))
         P = m.second
         ref = [m.mean[0], P[0, 0], P[0, 1], P[1, 1]]
         assert np.all(np.abs((est.mean[k] - ref) / est.stderr[k]) < 4.5)
@@ -144,7 +143,7 @@ def test_expectation_levels_coupled_differences_have_small_variance():
     assert np.count_nonzero(ind.cov - np.diag(np.diag(ind.cov))) == 0
     # each coupled level is itself an unbiased EM estimate
     for k, h in enumerate(le.dts):
-        ex = linear.em_chain_moments([[0.5]], [[[0.4]]], [1.0], h, round(1 / h)).second[0, 0]
+        ex = sdesim.exact.em_chain_moments([[0.5]], [[[0.4]]], [1.0], h, round(1 / h)).second[0, 0]
         assert abs(le.mean[k] - ex) / le.stderr[k] < 4.5
     with pytest.raises(ValueError, match="dts"):
         sdesim.expectation_levels(sde, 1.0, 1.0, [0.5, 0.2], lambda x: x[:, 0], 10, quiet=True)
@@ -158,8 +157,10 @@ def test_wrong_drift_shape_names_f():
 
 
 @pytest.mark.parametrize("noise,g,match", [
-    ("diagonal", lambda t, x: x[:, :1], r"g must return shape \(2, 2\)"),
-    ("general", lambda t, x: x, r"g must return shape \(2, 2, 3\)"),
+    ("diagonal", lambda t, x: x[:, :1],
+     r"g\(t, x\) must return shape \(n_paths, d\) = \(5, 2\) .* got \(5, 1\)"),
+    ("general", lambda t, x: x,
+     r"g\(t, x\) must return shape \(n_paths, d, m\) = \(5, 2, 3\) .* got \(5, 2\)"),
 ])
 def test_wrong_diffusion_shape_names_g(noise, g, match):
     sde = sdesim.SDE(lambda t, x: -x, g, d=2, m=3 if noise == "general" else None, noise=noise)

@@ -11,11 +11,13 @@ Generators (:func:`_fill`):
   into a numpy ``Generator``. Its stream is not numpy's, so it agrees with the numpy backend in
   law (tested statistically), not bitwise.
 - ``"numba-numpy-rng"``: the same kernels drawing from the chunk's numpy ``Generator``
-  (numba implements numpy's samplers bit for bit). Same seed and chunk size as the numpy
-  backend gives:
+  (numba implements numpy's samplers bit for bit). Same seed and the same ``chunk_size`` as the
+  numpy backend (pass it: the default chunk sizes differ, and a result depends on it) gives:
 
   - bitwise equal output for diagonal, scalar and additive noise with a Brownian driver: the
-    same numbers in the same order and every update the same sequence of IEEE operations;
+    same numbers in the same order and every update the same sequence of IEEE operations —
+    provided ``f`` and ``g`` themselves compile to numpy's rounding: ``x**3`` (numba's ``pow``)
+    differs from numpy's in the last bit for a few % of entries, ``x*x*x`` does not;
   - equal to rounding (``rtol ~ 1e-13``) for ``general`` noise and dense linear drifts, whose
     sums over the noise/state index are ordered differently from numpy's ``einsum`` and BLAS,
     and for α-stable drivers, whose CMS transform runs on the vectorised polynomial
@@ -27,14 +29,22 @@ Kernels:
   one kernel compiled once and cached on disk (``cache=True``), with the coefficients as
   arguments; one Brownian level of a diagonal problem runs a fused whole-run loop
   (:func:`_linear_diag_brownian_run`);
-- a user's ``f`` and ``g`` are compiled with ``numba.njit`` on first use (their compile time is
-  part of the first call; a constant additive noise is an argument, so a sweep over noise
-  levels compiles once). If numba cannot compile them the backend warns with numba's message
-  and runs the numpy backend instead.
+- a user's ``f`` and ``g`` are compiled with ``numba.njit`` on first use (a few seconds, said on
+  stderr unless ``quiet``; a constant additive noise is an argument, so a sweep over noise
+  levels compiles once). If numba cannot compile them (also when they are bound methods or
+  callable objects) the backend warns why and runs the numpy backend instead. The shapes they
+  return are checked at every call (:func:`user_step`), so no kernel reads or writes outside
+  its arrays whatever they return.
+
+A chunk runs in blocks of fine steps (:func:`~.common.step_blocks`), its states, increment sums,
+save index and generator state carried from block to block: progress is reported during a long
+chunk, and the result is the same as in one call.
 """
 from __future__ import annotations
 
+import inspect
 import math
+import sys
 import warnings
 from functools import partial
 from types import SimpleNamespace
@@ -42,15 +52,19 @@ from types import SimpleNamespace
 import numba
 import numpy as np
 from numba.core import types
+from numba.core.dispatcher import Dispatcher
 from numba.extending import overload
 
 from ..drivers import BROWNIAN
 from ..sde import LinearSDE
 from . import numpy_backend, xoshiro
 from .stable_cms import cauchy_block, cms_block
-from .common import SimulationDiverged
+from .common import (F_CALL, G_CALL, SimulationDiverged, new_status, raise_shape_error,
+                     step_blocks)
 
-__all__ = ["run_chunk", "parallel", "prepare"]
+__all__ = ["run_chunk", "parallel", "prepare", "user_step", "compile_user", "NotCompilable",
+           "COMPILE_ERRORS", "announce_compile", "fallback_warning", "generic_key",
+           "noise_constant"]
 
 parallel = True  # chunks run on a thread pool
 
@@ -180,21 +194,14 @@ def _count_bad(x):
 
 
 @numba.njit(nogil=True, cache=True)
-def _start(x0, L, m, out, save_steps):
-    """Per-level states, accumulators and noise buffer; saves step 0 if asked. Returns s."""
-    n, d = x0.shape
-    xs = np.empty((L, n, d))
-    for lev in range(L):
-        for i in range(n):
-            for p in range(d):
-                xs[lev, i, p] = x0[i, p]
-    acc = np.zeros((L, n, m))
-    buf = np.empty((n, m))
-    s = 0
-    if save_steps.shape[0] > 0 and save_steps[0] == 0:
-        _save(xs, out, 0)
-        s = 1
-    return xs, acc, buf, s
+def _record_shape(st, call, rows, a):
+    """Record in the status record ``st`` that ``call`` (``F_CALL``/``G_CALL``) returned the
+    array ``a`` of a wrong shape at ``x`` with ``rows`` rows."""
+    st.call = call
+    st.rows = rows
+    st.ndim = a.ndim
+    for i in range(min(a.ndim, 3)):
+        st.shape[i] = a.shape[i]
 
 
 @numba.njit(nogil=True, cache=True)
@@ -239,11 +246,11 @@ def _linear_diag_step(x, inc, hl, A, a, B, b, c, ha):
 
 
 @numba.njit(nogil=True, cache=True)
-def _linear_diag_brownian_run(xs, rng, n_fine, h, A, a, B, b, save_steps, s, out, status):
-    """All steps of one Brownian level (``xs`` ``(1, n, d)``) of a diagonal linear SDE.
+def _linear_diag_brownian_run(xs, rng, k0, k1, h, A, a, B, b, save_steps, out, st):
+    """Steps ``k0 .. k1-1`` of one Brownian level (``xs`` ``(1, n, d)``) of a diagonal linear SDE.
 
-    :func:`_fill` then :func:`_linear_diag_step` fused, with every step inside this one
-    function: each normal is used as it is drawn (no increment buffer) and no per-step call
+    :func:`_fill` then :func:`_linear_diag_step` fused, with every step of the block inside this
+    one function: each normal is used as it is drawn (no increment buffer) and no per-step call
     pays numba's argument overhead (~60 ns, the whole cost of a step at small n·d). Same
     numbers and operations, so the same result as the unfused path.
     """
@@ -252,23 +259,27 @@ def _linear_diag_brownian_run(xs, rng, n_fine, h, A, a, B, b, save_steps, s, out
     c, ha = np.empty(d), np.empty(d)
     _diag_coefficients(h, A, a, c, ha)
     sq = math.sqrt(h)
-    for k in range(n_fine):
-        st = _open(rng)
+    s = st.saved
+    for k in range(k0, k1):
+        rs = _open(rng)
         nan = 0.0  # accumulates v - v: 0 while every v is finite, NaN after an inf or NaN
         for i in range(n):
             for p in range(d):
-                z, st = _normal(rng, st)
+                z, rs = _normal(rng, rs)
                 v = _diag_update(x[i, p], c[p], ha[p], B[0, 0, p], b[0, p], z * sq)
                 x[i, p] = v
                 nan += v - v
-        _close(rng, st)
-        if nan != 0.0 and status[0] < 0:
-            status[0], status[1], status[2] = k + 1, _count_bad(x), 0
-            if status[3] == 0:
-                return
+        _close(rng, rs)
+        if nan != 0.0 and st.step < 0:
+            st.step = k + 1
+            st.n_bad = _count_bad(x)
+            st.level = 0
+            if not st.keep:
+                break
         if s < save_steps.shape[0] and save_steps[s] == k + 1:
             _save(xs, out, s)
             s += 1
+    st.saved = s
 
 
 @numba.njit(nogil=True, cache=True)
@@ -296,16 +307,19 @@ def _linear_dense_step(x, inc, hl, A, a, B, b, tmp):
 
 
 @numba.njit(nogil=True, cache=True)
-def _linear_kernel(x0, h, n_fine, ratios, save_steps, rng, code, alpha, scale,
+def _linear_kernel(xs, acc, buf, k0, k1, h, ratios, save_steps, rng, code, alpha, scale,
                    A, a, B, b, dense, out, status):
+    """Steps ``k0 .. k1-1`` of the levels ``xs`` ``(L, n, d)`` of a linear SDE (the block
+    contract of :func:`prepare`)."""
+    st = status[0]
     L = ratios.shape[0]
-    xs, acc, buf, s = _start(x0, L, alpha.shape[0], out, save_steps)
-    tmp = np.empty(x0.shape[1])
-    tmp2 = np.empty(x0.shape[1])
     if L == 1 and ratios[0] == 1 and code == BROWNIAN and not dense:
-        _linear_diag_brownian_run(xs, rng, n_fine, h, A, a, B, b, save_steps, s, out, status)
+        _linear_diag_brownian_run(xs, rng, k0, k1, h, A, a, B, b, save_steps, out, st)
         return
-    for k in range(n_fine):
+    tmp = np.empty(xs.shape[2])
+    tmp2 = np.empty(xs.shape[2])
+    s = st.saved
+    for k in range(k0, k1):
         _fill(code, rng, buf, h, alpha, scale)
         for lev in range(L):
             r = ratios[lev]
@@ -322,17 +336,21 @@ def _linear_kernel(x0, h, n_fine, ratios, save_steps, rng, code, alpha, scale,
                 ok = _linear_diag_step(xs[lev], inc, r * h, A, a, B, b, tmp, tmp2)
             if r != 1:
                 _zero(acc[lev])
-            if not ok and status[0] < 0:
-                status[0], status[1], status[2] = (k + 1) // r, _count_bad(xs[lev]), lev
-                if status[3] == 0:
+            if not ok and st.step < 0:
+                st.step = (k + 1) // r
+                st.n_bad = _count_bad(xs[lev])
+                st.level = lev
+                if not st.keep:
                     return
         if s < save_steps.shape[0] and save_steps[s] == k + 1:
             _save(xs, out, s)
             s += 1
+    st.saved = s
 
 
 # ----------------------------------------------------------------------------- user functions
 _GENERIC_CACHE: dict = {}
+_ANNOUNCED: set = set()  # (generic_key, numpy_rng) whose compilation has been announced
 
 
 def generic_key(sde) -> tuple:
@@ -348,73 +366,182 @@ def noise_constant(sde) -> np.ndarray:
     return np.zeros(1) if const is None else np.array(const, dtype=float, order="C")
 
 
-def _noise_updater(sde):
-    """A compiled ``update(t, x, inc, fx, hl, gc)`` doing ``x <- x + hl*fx + g(t,x)·inc`` in
-    place; ``gc`` is :func:`noise_constant` (so SDEs differing only in it share the kernel)."""
+class NotCompilable(Exception):
+    """``f`` or ``g`` is not something numba compiles (a bound method, a callable object, ...)."""
+
+
+#: What stops numba from compiling a user's ``f``/``g``: the caller warns and runs numpy.
+COMPILE_ERRORS = (numba.core.errors.TypingError, numba.core.errors.UnsupportedError,
+                  numba.core.errors.LoweringError, NotImplementedError, NotCompilable)
+
+
+def compile_user(fn, name: str):
+    """``fn`` (the user's ``f`` or ``g``, called ``name``) as a numba function: an already
+    jitted function as it is, a plain function (``def`` or ``lambda``) through ``numba.njit``.
+
+    Raises
+    ------
+    NotCompilable
+        For anything else (bound methods, callable objects, builtins), saying what it is.
+    """
+    if isinstance(fn, Dispatcher):
+        return fn
+    if inspect.isfunction(fn):
+        return numba.njit(fn)
+    what = (f"a bound method ({fn.__qualname__})" if inspect.ismethod(fn)
+            else f"a callable {type(fn).__name__} object")
+    raise NotCompilable(f"{name} is {what}; numba compiles plain functions (def or lambda) only: "
+                        f"write {name} as a function of its arguments that uses numpy arrays and "
+                        f"floats, not an object")
+
+
+def announce_compile(quiet: bool) -> None:
+    """Say on stderr (unless ``quiet``) that a user's f/g is being compiled: seconds of silence."""
+    if not quiet:
+        print("sdesim: compiling f/g with numba (first call, a few seconds; cached for this "
+              "session)", file=sys.stderr, flush=True)
+
+
+def fallback_warning(exc: Exception, what: str) -> None:
+    """Warn that numba could not compile ``what`` (why: the first lines of ``exc``) and that the
+    numpy backend runs instead."""
+    why = " ".join(str(exc).strip().splitlines()[:3])
+    warnings.warn(
+        f"numba could not compile {what}, running the numpy backend instead. Write f(t, x) and "
+        f"g(t, x) as plain functions with numpy operations numba supports on 2-d float arrays "
+        f"(see sdesim.SDE's docstring). Why: {why}", RuntimeWarning, stacklevel=4)
+
+
+@numba.njit(nogil=True, cache=True)
+def _shape_is(a, want, call, rows, st):
+    """True if ``a.shape == want``; else records the call in ``st`` (:func:`_record_shape`)."""
+    if a.shape == want:
+        return True
+    _record_shape(st, call, rows, a)
+    return False
+
+
+@numba.njit(inline="always")
+def _want_rows(x, inc):
+    return (x.shape[0], x.shape[1])
+
+
+@numba.njit(inline="always")
+def _want_general(x, inc):
+    return (x.shape[0], x.shape[1], inc.shape[1])
+
+
+@numba.njit(inline="always")
+def _want_vector(x, inc):
+    return (x.shape[1],)
+
+
+@numba.njit(inline="always")
+def _want_matrix(x, inc):
+    return (x.shape[1], inc.shape[1])
+
+
+@numba.njit(inline="always")
+def _apply_rows(x, fx, gx, inc, hl):
+    """Diagonal (``inc`` ``(n, d)``) or scalar (``inc`` ``(n, 1)``) noise, ``gx`` ``(n, d)``."""
+    for i in range(x.shape[0]):
+        for p in range(x.shape[1]):
+            x[i, p] = x[i, p] + hl * fx[i, p] + gx[i, p] * inc[i, p if inc.shape[1] > 1 else 0]
+
+
+@numba.njit(inline="always")
+def _apply_general(x, fx, gx, inc, hl):
+    for i in range(x.shape[0]):
+        for p in range(x.shape[1]):
+            s = 0.0
+            for j in range(inc.shape[1]):
+                s += gx[i, p, j] * inc[i, j]
+            x[i, p] = x[i, p] + hl * fx[i, p] + s
+
+
+@numba.njit(inline="always")
+def _apply_vector(x, fx, gx, inc, hl):
+    for i in range(x.shape[0]):
+        for p in range(x.shape[1]):
+            x[i, p] = x[i, p] + hl * fx[i, p] + inc[i, p] * gx[p]
+
+
+@numba.njit(inline="always")
+def _apply_matrix(x, fx, gx, inc, hl):
+    for i in range(x.shape[0]):
+        for p in range(x.shape[1]):
+            s = 0.0
+            for j in range(inc.shape[1]):
+                s += inc[i, j] * gx[p, j]
+            x[i, p] = x[i, p] + hl * fx[i, p] + s
+
+
+def user_step(sde):
+    """A compiled ``step(t, x, inc, hl, gc, st) -> bool``: the EM update
+    ``x <- x + hl f(t, x) + g(t, x)·inc`` in place for increments ``inc`` ``(n, m)``.
+
+    ``gc`` is :func:`noise_constant` (so SDEs differing only in it share the kernel). The shapes
+    ``f`` and ``g`` return are checked at every call: on a wrong one the step records it in the
+    :data:`~.common.STATUS` record ``st`` and returns False without touching ``x``, so a kernel
+    never reads or writes outside its arrays. Raises :class:`NotCompilable` (before compiling
+    anything) when ``f`` or ``g`` is not a function numba takes.
+    """
+    fj = compile_user(sde.f, "f")
     kind = sde.noise
-    if kind == "additive":
-        if sde._additive_const is None:
-            gj = numba.njit(sde.g)
+    if sde._additive_const is not None:
+        @numba.njit(nogil=True)
+        def g_at(t, x, gc):
+            return gc
+    elif kind == "additive":
+        gj = compile_user(sde.g, "g")
 
-            @numba.njit(nogil=True)
-            def g_of(t, gc):
-                return np.asarray(gj(t), dtype=np.float64)
-        else:
-            @numba.njit(nogil=True)
-            def g_of(t, gc):
-                return gc
+        @numba.njit(nogil=True)
+        def g_at(t, x, gc):
+            return np.asarray(gj(t), dtype=np.float64)
     else:
-        gj = numba.njit(sde.g)
+        gj = compile_user(sde.g, "g")
 
+        @numba.njit(nogil=True)
+        def g_at(t, x, gc):
+            return gj(t, x)
     if kind in ("diagonal", "scalar"):
-        @numba.njit(nogil=True)
-        def update(t, x, inc, fx, hl, gc):
-            gx = gj(t, x)
-            for i in range(x.shape[0]):
-                for p in range(x.shape[1]):
-                    x[i, p] = x[i, p] + hl * fx[i, p] + gx[i, p] * inc[i, p if inc.shape[1] > 1 else 0]
+        want, apply = _want_rows, _apply_rows
     elif kind == "general":
-        @numba.njit(nogil=True)
-        def update(t, x, inc, fx, hl, gc):
-            gx = gj(t, x)
-            for i in range(x.shape[0]):
-                for p in range(x.shape[1]):
-                    s = 0.0
-                    for j in range(inc.shape[1]):
-                        s += gx[i, p, j] * inc[i, j]
-                    x[i, p] = x[i, p] + hl * fx[i, p] + s
+        want, apply = _want_general, _apply_general
     elif np.ndim(sde.diffusion(0.0, None)) == 1:  # additive, diagonal (d,)
-        @numba.njit(nogil=True)
-        def update(t, x, inc, fx, hl, gc):
-            gx = g_of(t, gc)
-            for i in range(x.shape[0]):
-                for p in range(x.shape[1]):
-                    x[i, p] = x[i, p] + hl * fx[i, p] + inc[i, p] * gx[p]
+        want, apply = _want_vector, _apply_vector
     else:  # additive, matrix (d, m)
-        @numba.njit(nogil=True)
-        def update(t, x, inc, fx, hl, gc):
-            gx = g_of(t, gc)
-            for i in range(x.shape[0]):
-                for p in range(x.shape[1]):
-                    s = 0.0
-                    for j in range(inc.shape[1]):
-                        s += inc[i, j] * gx[p, j]
-                    x[i, p] = x[i, p] + hl * fx[i, p] + s
-    return update
+        want, apply = _want_matrix, _apply_matrix
+
+    @numba.njit(nogil=True)
+    def step(t, x, inc, hl, gc, st):
+        n = x.shape[0]
+        fx = fj(t, x)
+        if not _shape_is(fx, (n, x.shape[1]), F_CALL, n, st):
+            return False
+        gx = g_at(t, x, gc)
+        if not _shape_is(gx, want(x, inc), G_CALL, n, st):
+            return False
+        apply(x, fx, gx, inc, hl)
+        return True
+    return step
 
 
 def _generic_kernel(sde):
+    """The compiled block kernel of a user's ``f``/``g`` (the contract of :func:`prepare`),
+    one per :func:`generic_key`. Raises :class:`NotCompilable` as :func:`user_step`."""
     key = generic_key(sde)
     if key in _GENERIC_CACHE:
         return _GENERIC_CACHE[key]
-    fj = numba.njit(sde.f)
-    update = _noise_updater(sde)
+    step = user_step(sde)
 
     @numba.njit(nogil=True)
-    def kernel(x0, h, n_fine, ratios, save_steps, rng, code, alpha, scale, gc, out, status):
+    def kernel(xs, acc, buf, k0, k1, h, ratios, save_steps, rng, code, alpha, scale, gc, out,
+               status):
+        st = status[0]
         L = ratios.shape[0]
-        xs, acc, buf, s = _start(x0, L, alpha.shape[0], out, save_steps)
-        for k in range(n_fine):
+        s = st.saved
+        for k in range(k0, k1):
             _fill(code, rng, buf, h, alpha, scale)
             for lev in range(L):
                 r = ratios[lev]
@@ -426,19 +553,22 @@ def _generic_kernel(sde):
                         continue
                     inc = acc[lev]
                 hl = r * h
-                t = ((k + 1) // r - 1) * hl
                 x = xs[lev]
-                update(t, x, inc, fj(t, x), hl, gc)
+                if not step(((k + 1) // r - 1) * hl, x, inc, hl, gc, st):
+                    return
                 if r != 1:
                     _zero(acc[lev])
                 bad = _count_bad(x)
-                if bad > 0 and status[0] < 0:
-                    status[0], status[1], status[2] = (k + 1) // r, bad, lev
-                    if status[3] == 0:
+                if bad > 0 and st.step < 0:
+                    st.step = (k + 1) // r
+                    st.n_bad = bad
+                    st.level = lev
+                    if not st.keep:
                         return
             if s < save_steps.shape[0] and save_steps[s] == k + 1:
                 _save(xs, out, s)
                 s += 1
+        st.saved = s
 
     _GENERIC_CACHE[key] = kernel
     return kernel
@@ -457,70 +587,106 @@ def _linear_args(sde: LinearSDE):
     return tuple(np.array(v, dtype=float, order="C") for v in arrs) + (sde.form != "diag",)
 
 
-def prepare(sde, x0_small, numpy_rng: bool = False):
-    """Compile (or load) the kernel for ``sde`` and check it runs on ``x0_small`` ``(n, d)``.
+def prepare(sde, probe, numpy_rng: bool = False, quiet: bool = True):
+    """Compile (or load) the kernel for ``sde``; check it runs on the states ``probe`` ``(n, d)``.
 
-    Returns a callable ``kernel(x0, h, n_fine, ratios, save_steps, rng, out, status)`` or
-    ``None`` after warning when numba cannot compile the user's ``f``/``g`` (the caller then
-    uses the numpy backend). The kernel draws from the xoshiro256++ stream seeded by the
-    chunk's ``Generator`` ``rng`` (:func:`.xoshiro.seed_state`), or from ``rng`` itself when
-    ``numpy_rng`` (numpy's stream: slower, bitwise comparable with the numpy backend).
+    Returns a callable ``kernel(xs, acc, buf, k0, k1, h, ratios, save_steps, stream, out,
+    status)`` that runs fine steps ``k0 .. k1-1`` on the level states ``xs`` ``(L, n, d)``, the
+    increment sums ``acc`` ``(L, n, m)`` and the noise buffer ``buf`` ``(n, m)``, saving into
+    ``out`` and reporting in the :data:`~.common.STATUS` record ``status`` (which carries the
+    save index between blocks). It draws from ``stream``: the xoshiro256++ state seeded by the
+    chunk's ``Generator`` (:func:`.xoshiro.seed_state`), or when ``numpy_rng`` the ``Generator``
+    itself (numpy's stream: slower, bitwise comparable with the numpy backend).
+
+    Returns ``None`` after a RuntimeWarning that says why when numba cannot compile the user's
+    ``f``/``g`` (the caller then uses the numpy backend). Announces the first compilation of a
+    user's ``f``/``g`` on stderr unless ``quiet``.
+
+    Raises
+    ------
+    ValueError
+        :meth:`sdesim.SDE.shape_error` when the compiled ``f``/``g`` return a wrong shape on
+        ``probe``.
     """
     alpha, scale = sde.driver.kernel_params(sde.m)
     code = sde.driver.code
-    source = (lambda rng: rng) if numpy_rng else xoshiro.seed_state
     if isinstance(sde, LinearSDE):
         largs = _linear_args(sde)
 
-        def run(x0, h, n_fine, ratios, save_steps, rng, out, status):
-            _linear_kernel(x0, h, n_fine, ratios, save_steps, source(rng), code, alpha, scale,
-                           *largs, out, status)
+        def run(xs, acc, buf, k0, k1, h, ratios, save_steps, stream, out, status):
+            _linear_kernel(xs, acc, buf, k0, k1, h, ratios, save_steps, stream, code, alpha,
+                           scale, *largs, out, status)
+        _probe(sde, probe, run, numpy_rng)  # loads (or compiles) the cached kernel now
         return run
-    kern = _generic_kernel(sde)
+    key = generic_key(sde)
+    try:
+        kern = _generic_kernel(sde)
+    except NotCompilable as exc:
+        fallback_warning(exc, "this SDE's f/g")
+        return None
     gc = noise_constant(sde)
 
-    def run(x0, h, n_fine, ratios, save_steps, rng, out, status):
-        kern(x0, h, n_fine, ratios, save_steps, source(rng), code, alpha, scale, gc, out, status)
+    def run(xs, acc, buf, k0, k1, h, ratios, save_steps, stream, out, status):
+        kern(xs, acc, buf, k0, k1, h, ratios, save_steps, stream, code, alpha, scale, gc, out,
+             status)
 
+    if (key, numpy_rng) not in _ANNOUNCED:
+        _ANNOUNCED.add((key, numpy_rng))
+        announce_compile(quiet)
     try:
-        probe = np.empty((1, 1) + x0_small.shape)
-        run(np.ascontiguousarray(x0_small, dtype=float), 1e-3, 1, np.ones(1, np.int64),
-            np.array([1], np.int64), np.random.default_rng(0), probe, _new_status(False))
-    except (numba.core.errors.TypingError, numba.core.errors.UnsupportedError,
-            numba.core.errors.LoweringError, NotImplementedError) as exc:
-        first = str(exc).strip().splitlines()
-        warnings.warn(
-            "numba could not compile this SDE's f/g, running the numpy backend instead. "
-            "Write f(t, x) and g(t, x) with numpy operations numba supports on 2-d float arrays "
-            "(see sdesim.SDE's docstring). numba said: " + " ".join(first[:3]),
-            RuntimeWarning, stacklevel=3)
-        _GENERIC_CACHE.pop(generic_key(sde), None)
+        _probe(sde, probe, run, numpy_rng)
+    except COMPILE_ERRORS as exc:
+        _GENERIC_CACHE.pop(key, None)
+        fallback_warning(exc, "this SDE's f/g")
         return None
     return run
 
 
-def _new_status(keep: bool) -> np.ndarray:
-    return np.array([-1, 0, 0, int(keep)], dtype=np.int64)
+def _probe(sde, probe, kernel, numpy_rng):
+    """One step of ``kernel`` on the states ``probe``: compiles it for the stream type it will
+    run on and raises the shape error if f/g return a wrong shape there."""
+    run_chunk(sde, probe, 1e-3, 1, (1,), [1], np.random.default_rng(0), kernel=kernel,
+              numpy_rng=numpy_rng)
 
 
 def run_chunk(sde, x0, h, n_fine, ratios, save_steps, rng, keep_nonfinite=False, kernel=None,
-              numpy_rng=False):
-    """Run Euler–Maruyama on one chunk; see :mod:`sdesim.backends.common` for the contract."""
+              numpy_rng=False, progress=None):
+    """Run Euler–Maruyama on one chunk; see :mod:`sdesim.backends.common` for the contract.
+
+    The kernel (:func:`prepare`) runs in blocks of :func:`~.common.step_blocks`, the states,
+    increment sums, save index and generator state carried from one block to the next, so the
+    result does not depend on the blocks.
+    """
     if kernel is None:
-        kernel = prepare(sde, x0[:1], numpy_rng)
+        kernel = prepare(sde, sde.probe_states(x0), numpy_rng)
         if kernel is None:
             return numpy_backend.run_chunk(sde, x0, h, n_fine, ratios, save_steps, rng,
-                                           keep_nonfinite)
+                                           keep_nonfinite, progress)
+    n, d = x0.shape
+    m = sde.m
     ratios = np.asarray(ratios, dtype=np.int64)
     save_steps = np.asarray(save_steps, dtype=np.int64)
-    out = np.empty((len(ratios), len(save_steps)) + x0.shape)
-    status = _new_status(keep_nonfinite)
-    kernel(np.ascontiguousarray(x0, dtype=float), float(h), int(n_fine), ratios, save_steps,
-           rng, out, status)
-    if status[0] >= 0 and not keep_nonfinite:
-        hl = ratios[status[2]] * h
-        raise SimulationDiverged(int(status[0]), float(status[0] * hl), int(status[1]),
-                                 x0.shape[0], float(hl))
+    L = len(ratios)
+    out = np.empty((L, len(save_steps), n, d))
+    xs = np.empty((L, n, d))
+    xs[:] = x0
+    acc, buf = np.zeros((L, n, m)), np.empty((n, m))
+    status = new_status(keep_nonfinite)
+    if len(save_steps) and save_steps[0] == 0:
+        out[:, 0] = x0
+        status["saved"] = 1
+    stream = rng if numpy_rng else xoshiro.seed_state(rng)
+    for k0, k1 in step_blocks(n_fine, n, d, m, L):
+        kernel(xs, acc, buf, k0, k1, float(h), ratios, save_steps, stream, out, status)
+        if status["call"][0] or (status["step"][0] >= 0 and not keep_nonfinite):
+            break
+        if progress is not None:
+            progress(n * (k1 - k0))
+    raise_shape_error(status, sde)
+    step = int(status["step"][0])
+    if step >= 0 and not keep_nonfinite:
+        hl = ratios[status["level"][0]] * h
+        raise SimulationDiverged(step, float(step * hl), int(status["n_bad"][0]), n, float(hl))
     return out
 
 

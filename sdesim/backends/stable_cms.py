@@ -1,6 +1,7 @@
 """Chambers–Mallows–Stuck on vectorisable elementary functions (the fast SαS transform).
 
-Shared by :func:`sdesim.levy.stable_rvs` and the numba backend's α-stable increments.
+Shared by :func:`sdesim.levy.stable_rvs` (through :func:`stable_chunk`, the seeded bulk kernel)
+and the numba backend's α-stable increments.
 
 Example
 -------
@@ -23,7 +24,7 @@ import math
 import numba
 import numpy as np
 
-__all__ = ["cms_block", "cauchy_block"]
+__all__ = ["cms_block", "cauchy_block", "stable_chunk", "STABLE_BLOCK"]
 
 # Chambers–Mallows–Stuck with one exp of two logs, on inlined polynomial sin/cos/log/exp that
 # LLVM vectorises (the libm calls do not vectorise and cost ~15 ns each). The polynomials and
@@ -150,3 +151,31 @@ def cauchy_block(v, out, scale):
     for i in range(v.shape[0]):
         sv, cv = _sincos(v[i])
         out[i] = scale * sv / cv
+
+
+#: Samples per vectorised block of :func:`stable_chunk` (fixed: the stream depends on it).
+STABLE_BLOCK = 2048
+
+
+@numba.njit(**_jit)
+def stable_chunk(rng, out, alpha, scale):
+    """Fill ``out`` (1-d) with ``scale`` × standard SαS draws from the numpy Generator ``rng``.
+
+    Per block of :data:`STABLE_BLOCK` samples: the uniforms, then the exponentials, then the
+    vectorised transform :func:`cms_block`. At α = 1 (Cauchy, ``Z = tan V``) the exponentials
+    are not needed and not drawn. Releases the GIL (chunks can run on threads).
+    """
+    n = out.shape[0]
+    v = np.empty(STABLE_BLOCK)
+    w = np.empty(STABLE_BLOCK)
+    tmp = np.empty(STABLE_BLOCK)
+    for s in range(0, n, STABLE_BLOCK):
+        m = min(STABLE_BLOCK, n - s)
+        for i in range(m):
+            v[i] = (rng.random() - 0.5) * math.pi
+        if alpha == 1.0:
+            cauchy_block(v[:m], out[s:s + m], scale)
+            continue
+        for i in range(m):
+            w[i] = rng.standard_exponential()
+        cms_block(v[:m], w[:m], out[s:s + m], alpha, scale, tmp[:m])
