@@ -2,12 +2,31 @@
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 
+#: Largest ``n_threads`` accepted: more threads than this cannot help on any machine we run on.
+MAX_THREADS = max(64, 4 * (os.cpu_count() or 1))
+
+
+def _is_text(value) -> bool:
+    """True for strings and for arrays/sequences holding strings (numpy would parse them)."""
+    if isinstance(value, (str, bytes)):
+        return True
+    kind = np.asarray(value).dtype.kind if not np.isscalar(value) else ""
+    if kind in ("U", "S"):
+        return True
+    return kind == "O" and any(isinstance(v, (str, bytes)) for v in np.asarray(value).flat)
+
 
 def as_finite_array(value, name: str, *, ndim: tuple[int, ...] | None = None) -> np.ndarray:
-    """Return ``value`` as a float64 array, raising if it is not finite or has the wrong rank."""
+    """Return ``value`` as a float64 array, raising if it is not finite or has the wrong rank.
+
+    Strings are refused (numpy would parse ``"1"`` as 1.0), with a ``TypeError`` naming ``name``.
+    """
+    if _is_text(value):
+        raise TypeError(f"{name} must be numeric array-like, got text {value!r}")
     try:
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError) as exc:
@@ -22,7 +41,9 @@ def as_finite_array(value, name: str, *, ndim: tuple[int, ...] | None = None) ->
 
 
 def positive_float(value, name: str) -> float:
-    """Return ``value`` as a float, raising unless it is finite and > 0."""
+    """Return ``value`` as a float, raising unless it is a finite number > 0 (not text)."""
+    if isinstance(value, (str, bytes, bool, np.bool_)):
+        raise TypeError(f"{name} must be a positive number, got {value!r}")
     try:
         v = float(value)
     except (TypeError, ValueError) as exc:
@@ -32,16 +53,25 @@ def positive_float(value, name: str) -> float:
     return v
 
 
-def positive_int(value, name: str) -> int:
-    """Return ``value`` as an int, raising unless it is an integer >= 1."""
+def positive_int(value, name: str, minimum: int = 1) -> int:
+    """Return ``value`` as an int, raising unless it is an integer (not a float) >= ``minimum``."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        else:
-            raise TypeError(f"{name} must be a positive integer, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
+        hint = f" (write {int(value)})" if isinstance(value, float) and value.is_integer() else ""
+        raise TypeError(f"{name} must be a positive integer, got {value!r}{hint}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
     return int(value)
+
+
+def thread_count(value) -> int | None:
+    """``n_threads``: None (all cores) or an integer in ``[1, MAX_THREADS]``."""
+    if value is None:
+        return None
+    n = positive_int(value, "n_threads")
+    if n > MAX_THREADS:
+        raise ValueError(f"n_threads must be at most {MAX_THREADS} (this machine has "
+                         f"{os.cpu_count()} cores), got {n}")
+    return n
 
 
 def alpha_array(alpha, m: int | None = None, name: str = "alpha") -> np.ndarray:
@@ -122,3 +152,23 @@ def n_steps_for(T: float, dt: float, name: str = "dt") -> int:
         raise ValueError(f"T/{name} must be an integer number of steps, got T={T}, {name}={dt} "
                          f"(T/{name} = {ratio:.12g})")
     return n
+
+
+def renamed(**old_to_new: str):
+    """Decorator: a keyword argument under an old name raises a ``TypeError`` naming the new one.
+
+    ``@renamed(g="phi")`` on ``expectation`` makes ``expectation(..., g=f)`` fail with a message
+    that says the test function is now ``phi`` (``g`` is the SDE's diffusion).
+    """
+    import functools
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        def checked(*args, **kwargs):
+            for old, new in old_to_new.items():
+                if old in kwargs:
+                    raise TypeError(f"{fn.__name__}() has no argument {old!r}: it is now called "
+                                    f"{new!r} ({fn.__name__}(..., {new}=...))")
+            return fn(*args, **kwargs)
+        return checked
+    return wrap

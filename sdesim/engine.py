@@ -1,0 +1,193 @@
+"""The chunk engine: a root seed, chunks of work with their own child seeds, an executor, results
+in chunk order.
+
+Every Monte-Carlo loop of sdesim runs through :func:`run_chunks`. The guarantees live here, once:
+
+1. **Seeding.** Chunk ``c`` (of work under the key ``key``) draws from its own generator
+   ``Generator(PCG64(SeedSequence(entropy, spawn_key + key + (c,))))`` of the root seed
+   (:func:`root_seed`, :func:`child_generator`). A chunk's result is therefore a function of the
+   root seed, the key, the chunk index and the chunk's items only.
+2. **Order.** Results come back in chunk order whatever order chunks finish in, so whatever is
+   merged from them (streaming moments, saved paths) is the same for any executor and any
+   number of threads or workers: a result depends on the seed and the chunk size, never on how
+   the work was spread.
+3. **Bounded memory.** At most a window of ``2 × workers`` chunk results is alive at a time.
+
+An executor is a small object with one method, :meth:`Executor.map_ordered`. Two ship here:
+:class:`Serial` and :class:`Threads` (for kernels that release the GIL). Another engine
+(a process pool, a cluster) is one more subclass.
+
+Examples
+--------
+>>> import numpy as np
+>>> seed = root_seed(0)
+>>> def task(chunk):
+...     return chunk.rng.standard_normal(chunk.stop - chunk.start).sum()
+>>> serial = list(run_chunks(task, 10, 4, seed, executor=Serial()))
+>>> threads = list(run_chunks(task, 10, 4, seed, executor=Threads(2)))
+>>> serial == threads, len(serial)
+(True, 3)
+"""
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable, Iterator, TypeVar
+
+import numpy as np
+
+from ._validate import positive_int, thread_count
+
+__all__ = ["Chunk", "Executor", "Serial", "Threads", "root_seed", "child_generator",
+           "default_threads", "executor_for", "run_chunks"]
+
+R = TypeVar("R")
+
+
+def root_seed(rng) -> np.random.SeedSequence:
+    """The root ``SeedSequence`` of a run from ``rng``.
+
+    Parameters
+    ----------
+    rng : int >= 0, numpy.random.Generator, numpy.random.SeedSequence or None
+        An int is the seed; a ``Generator`` gives one draw of entropy (so a run advances it);
+        ``None`` takes fresh entropy from the OS.
+
+    Raises
+    ------
+    TypeError
+        ``rng`` of another type (floats and strings included).
+    ValueError
+        A negative int.
+    """
+    if rng is None:
+        return np.random.SeedSequence()
+    if isinstance(rng, np.random.SeedSequence):
+        return rng
+    if isinstance(rng, np.random.Generator):
+        return np.random.SeedSequence(int(rng.integers(2**63)))
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, (bool, np.bool_)):
+        if rng < 0:
+            raise ValueError(f"rng must be a non-negative int seed, got {int(rng)}")
+        return np.random.SeedSequence(int(rng))
+    raise TypeError(f"rng must be an int seed >= 0, numpy Generator, SeedSequence or None, "
+                    f"got {type(rng).__name__} {rng!r}")
+
+
+def child_generator(seed: np.random.SeedSequence, *key: int) -> np.random.Generator:
+    """The generator of the child ``key`` of ``seed`` (``spawn_key + key``), as numpy spawns it."""
+    return np.random.Generator(np.random.PCG64(
+        np.random.SeedSequence(seed.entropy, spawn_key=tuple(seed.spawn_key) + key)))
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One chunk of work: items ``[start, stop)``, its index and its own generator."""
+
+    index: int
+    start: int
+    stop: int
+    rng: np.random.Generator
+
+
+class Executor(ABC):
+    """Runs chunk tasks; yields their results in task order."""
+
+    @abstractmethod
+    def map_ordered(self, fn: Callable[[int], R], n_tasks: int) -> Iterator[R]:
+        """``fn(0), fn(1), …, fn(n_tasks - 1)``, yielded in that order."""
+
+
+class Serial(Executor):
+    """One chunk after another in the calling thread."""
+
+    def map_ordered(self, fn, n_tasks):
+        for c in range(n_tasks):
+            yield fn(c)
+
+    def __repr__(self) -> str:
+        return "Serial()"
+
+
+class Threads(Executor):
+    """Chunks on a pool of ``n_threads`` threads (for work that releases the GIL), a bounded
+    window of ``2 n_threads`` chunks in flight, results in order."""
+
+    def __init__(self, n_threads: int):
+        self.n_threads = positive_int(n_threads, "n_threads")
+
+    def map_ordered(self, fn, n_tasks):
+        if self.n_threads == 1 or n_tasks <= 1:
+            yield from Serial().map_ordered(fn, n_tasks)
+            return
+        window = 2 * self.n_threads
+        with ThreadPoolExecutor(max_workers=min(self.n_threads, n_tasks),
+                                thread_name_prefix="sdesim") as pool:
+            pending = [pool.submit(fn, c) for c in range(min(window, n_tasks))]
+            nxt = len(pending)
+            try:
+                while pending:
+                    res = pending.pop(0).result()
+                    if nxt < n_tasks:
+                        pending.append(pool.submit(fn, nxt))
+                        nxt += 1
+                    yield res
+            finally:
+                for fut in pending:
+                    fut.cancel()
+
+    def __repr__(self) -> str:
+        return f"Threads({self.n_threads})"
+
+
+def default_threads() -> int:
+    """Threads used when ``n_threads`` is not given: ``NUMBA_NUM_THREADS`` or all cores."""
+    return int(os.environ.get("NUMBA_NUM_THREADS", os.cpu_count() or 1))
+
+
+def executor_for(parallel: bool, n_threads: int | None) -> Executor:
+    """:class:`Threads` for work that releases the GIL (``parallel``), else :class:`Serial`.
+
+    ``n_threads`` is checked (an int in ``[1, MAX_THREADS]`` or None for :func:`default_threads`).
+    """
+    n = thread_count(n_threads)
+    if not parallel:
+        return Serial()
+    return Threads(n or default_threads())
+
+
+def run_chunks(task: Callable[[Chunk], R], n_items: int, chunk_size: int,
+               seed: np.random.SeedSequence, *, key: tuple = (), executor: Executor | None = None,
+               ) -> Iterator[R]:
+    """Cut ``n_items`` into chunks of ``chunk_size``, run ``task`` on each, yield in chunk order.
+
+    Parameters
+    ----------
+    task : callable ``task(chunk) -> result``
+        Receives a :class:`Chunk` (its items ``[start, stop)`` and its own generator).
+    n_items : int
+        Number of items (paths, samples, batches) to cover.
+    chunk_size : int
+        Items per chunk (the last chunk may be shorter). Results depend on it.
+    seed : numpy.random.SeedSequence
+        The root seed (:func:`root_seed`).
+    key : tuple of int
+        Extra spawn-key entries before the chunk index, for independent streams of one seed.
+    executor : Executor, optional
+        Default :class:`Serial`.
+
+    Yields
+    ------
+    The results of ``task``, in chunk order.
+    """
+    n_chunks = -(-n_items // chunk_size)
+    key = tuple(int(k) for k in key)
+
+    def one(c: int):
+        start = c * chunk_size
+        return task(Chunk(c, start, min(start + chunk_size, n_items),
+                          child_generator(seed, *key, c)))
+
+    return (executor or Serial()).map_ordered(one, n_chunks)
