@@ -32,13 +32,12 @@ from ._validate import alpha_array, as_finite_array, positive_float
 
 __all__ = ["Driver", "Brownian", "Stable", "standard_stable"]
 
-BROWNIAN, STABLE = 0, 1  # driver codes understood by the compiled kernels
-
-
 class Driver(ABC):
-    """Base class of increment samplers (see the module docstring for the guarantees)."""
+    """Base class of increment samplers (see the module docstring for the guarantees).
 
-    code: int = -1
+    A driver is a law, nothing else: how a compiled backend samples it is the backend's
+    business (:func:`sdesim.backends.encoding.driver_encoding`).
+    """
 
     @property
     @abstractmethod
@@ -53,9 +52,9 @@ class Driver(ABC):
         ``out`` (float64, C-contiguous, of ``shape``) is filled in place when given.
         """
 
-    @abstractmethod
-    def kernel_params(self, m: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(alpha, scale)`` arrays of shape ``(m,)`` for the compiled kernels."""
+    def check_dimension(self, m: int) -> None:
+        """Check the driver's parameters against the noise dimension ``m`` (a ``ValueError``
+        naming the parameter when they cannot drive ``m`` coordinates); nothing to check here."""
 
 
 class Brownian(Driver):
@@ -69,8 +68,6 @@ class Brownian(Driver):
     (1000, 2)
     """
 
-    code = BROWNIAN
-
     @property
     def min_alpha(self) -> float:
         return 2.0
@@ -79,9 +76,6 @@ class Brownian(Driver):
         out = rng.standard_normal(shape, out=out)
         out *= math.sqrt(h)
         return out
-
-    def kernel_params(self, m):
-        return np.full(m, 2.0), np.ones(m)
 
     def __repr__(self) -> str:
         return "Brownian()"
@@ -165,8 +159,6 @@ class Stable(Driver):
     docs/theory.md §0.5 (standard SαS law), §C.6 (CMS sampler, Euler scheme).
     """
 
-    code = STABLE
-
     def __init__(self, alpha, scale=1.0):
         self.alpha = alpha_array(alpha)
         self.scale = as_finite_array(scale, "scale", ndim=(0, 1))
@@ -177,15 +169,25 @@ class Stable(Driver):
     def min_alpha(self) -> float:
         return float(np.min(self.alpha))
 
-    def kernel_params(self, m):
+    def per_coordinate(self, m: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(alpha, scale)``, each of shape ``(m,)``: the law of each of ``m`` noise coordinates.
+
+        Raises
+        ------
+        ValueError
+            ``alpha`` or ``scale`` given per coordinate with a length other than ``m``.
+        """
         alpha = alpha_array(self.alpha, m)
         if self.scale.ndim == 1 and self.scale.shape[0] != m:
             raise ValueError(f"scale must be a scalar or have shape ({m},), got {self.scale.shape}")
         return alpha, np.broadcast_to(self.scale, (m,)).astype(float).copy()
 
+    def check_dimension(self, m: int) -> None:
+        self.per_coordinate(m)
+
     def increments(self, rng, h, shape, out=None):
         positive_float(h, "h")
-        alpha, scale = self.kernel_params(shape[1])
+        alpha, scale = self.per_coordinate(shape[1])
         z = standard_stable(rng, alpha, shape)
         z *= scale * h ** (1.0 / alpha)
         if out is None:

@@ -103,6 +103,8 @@ class SDE:
             if b.shape[0] != self.d:
                 raise ValueError(f"g (additive) must have shape ({self.d},) or ({self.d}, m), "
                                  f"got {b.shape}")
+            b = b.copy()
+            b.flags.writeable = False
             self._additive_const = b
             implied_m = b.shape[1] if b.ndim == 2 else self.d
         elif not callable(g):
@@ -121,7 +123,17 @@ class SDE:
         if implied_m < 1:
             raise ValueError(f"m must be >= 1, got {implied_m}")
         self.m = int(implied_m)
-        self.driver.kernel_params(self.m)  # checks per-coordinate driver parameters against m
+        self.driver.check_dimension(self.m)
+
+    @property
+    def additive_constant(self) -> np.ndarray | None:
+        """The constant additive diffusion, ``(d,)`` or ``(d, m)`` (a read-only copy of ``g``),
+        or ``None`` when ``g`` is a callable or the noise is not additive.
+
+        Compiled backends pass it to their kernels as an argument (so SDEs differing only in
+        it share a kernel).
+        """
+        return self._additive_const
 
     # ------------------------------------------------------------------ evaluation
     def drift(self, t: float, x: np.ndarray) -> np.ndarray:
@@ -251,13 +263,17 @@ class LinearSDE(SDE):
         return np.einsum("jde,ne->ndj", self.B, x) + self.b.T[None]
 
 
-def _infer_d(d, *arrays) -> int:
-    sizes = {a.shape[0] for a in arrays if a.ndim >= 1}
+def _infer_d(d, **arrays) -> int:
+    """The state dimension the (named) arguments imply: their first axis, or ``d``; 1 for
+    scalars only. Raises a ValueError naming each argument's implied dimension when they differ."""
+    implied = {name: a.shape[0] for name, a in arrays.items() if a.ndim >= 1}
     if d is not None:
-        sizes.add(int(d))
-    if len(sizes) > 1:
-        raise ValueError(f"inconsistent dimensions: the arguments imply d in {sorted(sizes)}")
-    return sizes.pop() if sizes else 1
+        implied["d"] = int(d)
+    if len(set(implied.values())) > 1:
+        said = ", ".join(f"d = {v}" if name == "d" else f"{name} implies d = {v}"
+                         for name, v in implied.items())
+        raise ValueError(f"inconsistent dimensions: {said}")
+    return next(iter(implied.values()), 1)
 
 
 def ou(A, B, *, mean=None, d: int | None = None, driver: Driver | None = None) -> LinearSDE:
@@ -293,7 +309,7 @@ def ou(A, B, *, mean=None, d: int | None = None, driver: Driver | None = None) -
     """
     A_ = as_finite_array(A, "A", ndim=(0, 1, 2))
     B_ = as_finite_array(B, "B", ndim=(0, 1, 2))
-    dd = _infer_d(d, A_, B_)
+    dd = _infer_d(d, A=A_, B=B_)
     mu = np.zeros(dd) if mean is None else as_finite_array(mean, "mean", ndim=(0, 1))
     mu = np.broadcast_to(mu, (dd,)).astype(float)
     if A_.ndim < 2 and B_.ndim < 2:
@@ -336,7 +352,7 @@ def gbm(mu, sigma, *, d: int | None = None, driver: Driver | None = None) -> Lin
     """
     mu_ = as_finite_array(mu, "mu", ndim=(0, 1))
     s_ = as_finite_array(sigma, "sigma", ndim=(0, 1))
-    dd = _infer_d(d, mu_, s_)
+    dd = _infer_d(d, mu=mu_, sigma=s_)
     zero = np.zeros(dd)
     return LinearSDE("diag", np.broadcast_to(mu_, (dd,)), zero, np.broadcast_to(s_, (dd,)), zero,
                      driver=driver, name="GBM")

@@ -14,9 +14,10 @@ import pytest
 from scipy.special import betainc
 
 import sdesim
-from sdesim.escape import (GOBET_SHIFT, Ball, Box, Interval, Predicate, big_jump_rate,
-                           diffusion_mean_exit_time, exit_times, getoor_mean_exit_time,
-                           scheduler_survival, stable_tail_constant)
+from sdesim.backends import numba_exit
+from sdesim.escape import Ball, Box, Interval, Predicate, exit_times
+from sdesim.exact import (GOBET_SHIFT, big_jump_rate, diffusion_mean_exit_time,
+                          getoor_mean_exit_time, scheduler_survival, stable_tail_constant)
 
 K = 4.0
 
@@ -156,7 +157,6 @@ def test_backends_agree_and_threads_do_not_matter():
 
 
 def test_linear_sde_kernel_matches_numpy():
-    from sdesim.escape import _KERNELS
     kw = dict(dt=1e-2, t_max=30.0, n_paths=800, rng=7, quiet=True, chunk_size=300)
     # coefficients are kernel arguments: the second OU reuses the first one's kernel
     for theta, sigma in (([1.0, 2.0], [0.5, 0.7]), ([0.5, 1.5], [0.9, 0.4])):
@@ -164,7 +164,7 @@ def test_linear_sde_kernel_matches_numpy():
         a = exit_times(ou, [0.0, 0.2], Box([-1, -1], [1, 2]), backend="numba-numpy-rng", **kw)
         b = exit_times(ou, [0.0, 0.2], Box([-1, -1], [1, 2]), backend="numpy", **kw)
         assert np.array_equal(a.times, b.times) and np.array_equal(a.axis, b.axis)
-    assert sum(1 for key in _KERNELS if key == ("linear", ou.form)) == 1
+    assert sum(1 for key in numba_exit._KERNELS if key == ("linear", ou.form)) == 1
     # exit positions really are outside, on the recorded axis and side
     lo, hi = np.array([-1, -1]), np.array([1, 2])
     out = a.exited

@@ -11,8 +11,8 @@ import math
 import numpy as np
 import pytest
 
-from sdesim.escape import scheduler_survival
-from sdesim.levy import multistep_scheduler, power_law_scheduler
+from sdesim.exact import scheduler_survival
+from sdesim.sgd import multistep_scheduler, power_law_scheduler
 
 U = 10.0 ** np.arange(0, 10)  # 1 .. 1e9
 

@@ -7,8 +7,8 @@ import pytest
 from scipy import stats
 
 import sdesim
-from sdesim.backends import numba_backend, xoshiro
-from sdesim.drivers import BROWNIAN, STABLE
+from sdesim.backends import numba_rng, xoshiro
+from sdesim.backends.encoding import BROWNIAN, STABLE
 
 K = 4.5  # tolerance in standard errors
 
@@ -42,8 +42,8 @@ def test_xoshiro256pp_reference_outputs():
 
 def _fill(code, n, alpha=2.0, seed=0):
     buf = np.empty((n, 1))
-    numba_backend._fill(code, xoshiro.seed_state(np.random.default_rng(seed)), buf, 1.0,
-                                np.array([alpha]), np.array([1.0]))
+    numba_rng.fill(code, xoshiro.seed_state(np.random.default_rng(seed)), buf, 1.0,
+                   np.array([alpha]), np.array([1.0]))
     return buf[:, 0]
 
 

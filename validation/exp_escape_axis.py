@@ -6,8 +6,9 @@ import math
 import numba
 import numpy as np
 
-from sdesim.escape import Ball, exit_times, stable_tail_constant
-from sdesim.levy import levy_sgd_sde
+from sdesim.escape import Ball, exit_times
+from sdesim.exact import stable_tail_constant
+from sdesim.sgd import levy_sgd_sde
 
 from .registry import Claim, Result, experiment
 

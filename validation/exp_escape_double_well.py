@@ -10,8 +10,9 @@ import sdesim
 from scipy import optimize
 from scipy import stats as sps
 
-from sdesim.escape import (GOBET_SHIFT, Interval, big_jump_rate, diffusion_mean_exit_time,
-                           exit_times, stable_tail_constant)
+from sdesim.escape import Interval, exit_times
+from sdesim.exact import (GOBET_SHIFT, big_jump_rate, diffusion_mean_exit_time,
+                          stable_tail_constant)
 
 from .registry import Claim, Result, experiment
 

@@ -7,8 +7,9 @@ import math
 import numpy as np
 
 import sdesim
-from sdesim.escape import Interval, big_jump_rate, exit_times, scheduler_survival
-from sdesim.levy import levy_sgd_sde, multistep_scheduler
+from sdesim.escape import Interval, exit_times
+from sdesim.exact import big_jump_rate, scheduler_survival
+from sdesim.sgd import levy_sgd_sde, multistep_scheduler
 
 from .registry import Claim, Result, experiment
 

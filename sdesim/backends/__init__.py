@@ -1,13 +1,42 @@
-"""Backends step many paths at once; all share one contract (see :mod:`.common`).
+"""Backends step many paths at once; all follow one written contract (:mod:`.contract`).
 
 - ``"numpy"``: the readable reference (:mod:`.numpy_backend`).
 - ``"numba"``: compiled kernels with a fast in-kernel generator (:mod:`.xoshiro`), run over
   chunks of paths on several threads (:mod:`.numba_backend`).
 - ``"numba-numpy-rng"``: the same kernels drawing from numpy's ``Generator``, for bitwise
   comparisons with ``"numpy"``.
+
+:func:`get_backend` returns the :class:`~.contract.Backend` object of a name, importing its
+module on first use (numba is imported only when a numba backend is asked for). A new backend
+is one module plus its line in :data:`_REGISTRY`.
 """
 from __future__ import annotations
 
-from .common import BACKENDS, SimulationDiverged, get_backend
+import importlib
 
-__all__ = ["BACKENDS", "SimulationDiverged", "get_backend"]
+from .contract import Backend
+from .errors import SimulationDiverged
+
+__all__ = ["BACKENDS", "Backend", "SimulationDiverged", "get_backend"]
+
+#: name -> (module, attribute holding the Backend object)
+_REGISTRY = {
+    "numpy": ("numpy_backend", "NUMPY"),
+    "numba": ("numba_backend", "NUMBA"),
+    "numba-numpy-rng": ("numba_backend", "NUMPY_RNG"),
+}
+BACKENDS = tuple(_REGISTRY)
+
+
+def get_backend(name: str) -> Backend:
+    """The backend called ``name`` (one of :data:`BACKENDS`).
+
+    Raises
+    ------
+    ValueError
+        Any other name.
+    """
+    if not isinstance(name, str) or name not in _REGISTRY:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {name!r}")
+    module, attr = _REGISTRY[name]
+    return getattr(importlib.import_module(f".{module}", __name__), attr)

@@ -17,6 +17,9 @@ What is where
   a quadratic) and ``sde_stationary_cov`` (its SDE).
 - :mod:`sdesim.exact.stable_ou`: ``stable_ou_scale``, ``stable_ou_em_scale``,
   ``stable_ou_charfn`` (the α-stable OU law and its EM chain).
+- :mod:`sdesim.exact.exit_times`: ``getoor_mean_exit_time``, ``diffusion_mean_exit_time``,
+  ``kramers_time``, ``stable_tail_constant``, ``big_jump_rate``, ``scheduler_survival``,
+  ``GOBET_SHIFT`` (exit-time formulas, the references of ``sdesim.escape``).
 - ``Moments``, the result type (``mean``, ``second``, ``cov``), is in ``_moments``; the
   private ``_matrix`` (matrix cores: Van Loan, Lyapunov, vec/Kronecker) and ``_checks``
   (input checks) serve the modules above.
@@ -54,6 +57,9 @@ linear SDEs).
 """
 from ._moments import Moments
 from .em_chain import em_chain_moments, ou_em_chain_moments, ou_em_stationary_cov
+from .exit_times import (GOBET_SHIFT, big_jump_rate, diffusion_mean_exit_time,
+                         getoor_mean_exit_time, kramers_time, scheduler_survival,
+                         stable_tail_constant)
 from .ou import linear_moments, ou_cov, ou_mean, ou_stationary_cov
 from .sgd_quadratic import sde_stationary_cov, sgd_quadratic_moments, sgd_stationary_cov
 from .stable_ou import stable_ou_charfn, stable_ou_em_scale, stable_ou_scale
@@ -73,4 +79,11 @@ __all__ = [
     "stable_ou_scale",
     "stable_ou_em_scale",
     "stable_ou_charfn",
+    "getoor_mean_exit_time",
+    "diffusion_mean_exit_time",
+    "kramers_time",
+    "stable_tail_constant",
+    "big_jump_rate",
+    "scheduler_survival",
+    "GOBET_SHIFT",
 ]

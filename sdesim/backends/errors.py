@@ -1,0 +1,88 @@
+"""What backends raise, and the status record through which compiled kernels report it.
+
+- :class:`SimulationDiverged`: a state became inf/NaN (every backend, every entry point).
+- :class:`NotCompilable`: a user's ``f``/``g`` or a driver that a compiled backend cannot take;
+  the backend warns why and the numpy backend runs instead.
+- :data:`STATUS`: the record (numpy structured dtype, named fields) a compiled kernel writes
+  instead of raising, read back by :func:`raise_shape_error` and the backend's ``run_chunk``.
+
+Wrong shapes returned by ``f``/``g`` are reported with :meth:`sdesim.SDE.shape_error`, the one
+message of every backend.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["SimulationDiverged", "NotCompilable", "STATUS", "new_status", "raise_shape_error",
+           "F_CALL", "G_CALL"]
+
+#: What a compiled kernel reports, one record per chunk (``status[0]``):
+STATUS = np.dtype([
+    ("step", np.int64),    # (level) step of the first non-finite state; -1 while there is none
+    ("n_bad", np.int64),   # paths non-finite after that step
+    ("level", np.int64),   # level on which it happened
+    ("keep", np.bool_),    # keep stepping after a non-finite state (else stop there)
+    ("saved", np.int64),   # save_steps written so far (carried from one block to the next)
+    ("call", np.int64),    # the user function that returned a wrong shape: 0, F_CALL or G_CALL
+    ("rows", np.int64),    # rows of x at that call
+    ("ndim", np.int64),    # number of axes it returned
+    ("shape", np.int64, (3,)),  # the first (up to 3) of them
+])
+F_CALL, G_CALL = 1, 2
+
+
+def new_status(keep: bool = False) -> np.ndarray:
+    """A fresh :data:`STATUS` record array of length 1 (no divergence, no shape error)."""
+    status = np.zeros(1, dtype=STATUS)
+    status["step"] = -1
+    status["keep"] = keep
+    return status
+
+
+def raise_shape_error(status: np.ndarray, sde) -> None:
+    """Raise ``sde.shape_error`` when a kernel recorded a wrong shape in ``status``."""
+    st = status[0]
+    if st["call"]:
+        got = tuple(int(v) for v in st["shape"][:st["ndim"]])
+        raise sde.shape_error("f" if st["call"] == F_CALL else "g", int(st["rows"]), got)
+
+
+class NotCompilable(Exception):
+    """``f``, ``g`` or the driver is not something a compiled backend takes (a bound method, a
+    callable object, a driver without a compiled sampler, ...)."""
+
+
+class SimulationDiverged(FloatingPointError):
+    """A simulated state became inf/NaN.
+
+    Attributes
+    ----------
+    step : int
+        Index of the (level) step that produced the first non-finite state (1-based).
+    time : float
+        Time at the end of that step.
+    n_paths : int
+        Number of paths non-finite after that step (in the chunk where it happened).
+    level_dt : float
+        Step size of the grid on which it happened.
+    entry : str or None
+        The public function that raised it (``"simulate"``, ``"expectation"``, ...).
+    advice : str or None
+        What to do about it in that call, besides reducing ``dt``.
+    """
+
+    def __init__(self, step: int, time: float, n_paths: int, chunk_paths: int, level_dt: float,
+                 entry: str | None = None, advice: str | None = None):
+        self.step, self.time, self.n_paths, self.level_dt = step, time, n_paths, level_dt
+        self.chunk_paths, self.entry, self.advice = chunk_paths, entry, advice
+        super().__init__(
+            f"{entry + ': ' if entry else ''}simulation diverged: non-finite state at step {step} "
+            f"(t = {time:.6g}, dt = {level_dt:.6g}) in {n_paths} of {chunk_paths} paths of the "
+            f"chunk; reduce dt or check the drift/diffusion for blow-up"
+            f"{', ' + advice if advice else ''}")
+
+    def in_call(self, entry: str, advice: str) -> "SimulationDiverged":
+        """The same error as raised by the public function ``entry``, with ``advice`` that fits
+        that call (e.g. how to see the paths)."""
+        return SimulationDiverged(self.step, self.time, self.n_paths, self.chunk_paths,
+                                  self.level_dt, entry, advice)
