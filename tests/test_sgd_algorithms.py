@@ -47,7 +47,7 @@ def test_one_step_increment_moments_lemma_4_7(problem, l, method):
         B = 3
     lr, n = 0.5, 400_000
     x0 = np.array([0.8, -0.5])
-    p = run(orc, x0, lr, lr / l, method=method, l=l, batch_size=B, n_paths=n, rng=100 * l + B,
+    p = run(orc, x0, T=lr / l, lr=lr, method=method, l=l, batch_size=B, n_paths=n, rng=100 * l + B,
             save_at=[lr / l], quiet=True)
     delta = p.xs[-1] - x0
     x1 = x0[None]
@@ -64,7 +64,7 @@ def test_svag_third_moment_differs_from_printed_lemma():
     """The printed Lemma 4.7 (iii) (sign, 1/l³ on the symmetrised term) is not what SVAG does."""
     orc = NoisyQuadratic([[1.0]], [[1.0]], noise="skewed")
     lr, l, n = 1.0, 4, 400_000
-    p = run(orc, [1.0], lr, lr / l, method="svag", l=l, n_paths=n, rng=1, quiet=True)
+    p = run(orc, [1.0], T=lr / l, lr=lr, method="svag", l=l, n_paths=n, rng=1, quiet=True)
     est = moment_tensors(p.xs[-1] - 1.0, np.zeros(1), 3)
     g, S, Lam = 1.0, 1.0, 2.0
     printed = lr**3 / l**2 * (3 - 1 / l) / 2 * Lam + lr**3 / l**3 * (3 * g * S + g**3)
@@ -74,10 +74,13 @@ def test_svag_third_moment_differs_from_printed_lemma():
 
 
 def test_svag_coefficients():
+    """c₁ + c₂ = 1 and c₁² + c₂² = l, to rounding (a few ulps of √(2l-1) and of l)."""
+    eps = np.finfo(float).eps
     for l in [1, 2, 7.5, 64]:
         c1, c2 = svag_coefficients(l)
-        assert c1 + c2 == pytest.approx(1.0)
-        assert c1**2 + c2**2 == pytest.approx(l)
+        assert abs(c1 + c2 - 1.0) <= 4 * eps * np.sqrt(2 * l - 1)
+        assert abs(c1**2 + c2**2 - l) <= 8 * eps * l
+    assert svag_coefficients(1.0) == (1.0, 0.0)
 
 
 @pytest.mark.parametrize("method,l", [("sgd", 1), ("ngd", 1), ("svag", 4), ("naive", 4)])
@@ -89,7 +92,7 @@ def test_k_step_moments_on_quadratic_are_exact(method, l):
     orc = NoisyQuadratic(H, S, x_star=[0.5, -0.2], noise="skewed")
     lr, T, B, n = 0.2, 1.0, 2, 100_000
     x0 = np.array([1.0, 1.0])
-    p = run(orc, x0, lr, T, method=method, l=l, batch_size=B, n_paths=n, save_at=[T], rng=3,
+    p = run(orc, x0, T=T, lr=lr, method=method, l=l, batch_size=B, n_paths=n, save_at=[T], rng=3,
             quiet=True)
     exact = sgd_quadratic_moments(H, l * S / B, lr / l, x0, [0.5, -0.2], int(l * T / lr))
     x = p.xs[-1]
@@ -107,14 +110,14 @@ def test_third_cumulant_svag_vs_ngd_1d():
         k3 = 0.0 if method == "ngd" else \
             -(lr / l) ** 3 * (3 * l - 1) / 2 * Lam * (1 - mu ** (3 * k)) / (1 - mu**3)
         m = mu**k * 1.0
-        est = expectation(orc, [1.0], lr, T, lambda x: (x[:, 0] - m) ** 3, 400_000,
+        est = expectation(orc, [1.0], lambda x: (x[:, 0] - m) ** 3, T=T, lr=lr, n_paths=400_000,
                           method=method, l=l, rng=5, quiet=True)
         assert abs(est.zscore(k3)) <= K, (method, est, k3)
 
 
 def test_weight_decay_and_schedule_enter_the_step():
     orc = NoisyQuadratic([[1.0]], [[1.0]])
-    p = run(orc, [1.0], 0.1, 0.3, method="gd", weight_decay=0.5, rng=0, quiet=True,
+    p = run(orc, [1.0], T=0.3, lr=0.1, method="gd", weight_decay=0.5, rng=0, quiet=True,
             schedule=lambda t: 2.0 if t >= 0.1 else 1.0)
     expected = [1.0, 1 - 0.1 * 1.5, (1 - 0.15) * (1 - 0.2 * 1.5)]
     np.testing.assert_allclose(p.xs[:3, 0, 0], expected, rtol=1e-14)
@@ -124,12 +127,12 @@ def test_weight_decay_and_schedule_enter_the_step():
 def test_results_depend_on_seed_and_chunk_size_only():
     orc = LinearRegression(*_data(), replacement=False)
     kw = dict(method="svag", l=2, batch_size=3, n_paths=100, rng=42, quiet=True)
-    a = run(orc, [1.0, 0.0], 0.1, 0.5, chunk_size=32, **kw).xs
-    b = run(orc, [1.0, 0.0], 0.1, 0.5, chunk_size=32, **kw).xs
-    c = run(orc, [1.0, 0.0], 0.1, 0.5, chunk_size=50, **kw).xs
+    a = run(orc, [1.0, 0.0], T=0.5, lr=0.1, chunk_size=32, **kw).xs
+    b = run(orc, [1.0, 0.0], T=0.5, lr=0.1, chunk_size=32, **kw).xs
+    c = run(orc, [1.0, 0.0], T=0.5, lr=0.1, chunk_size=50, **kw).xs
     assert np.array_equal(a, b)
     assert not np.array_equal(a, c)
-    e = expectation(orc, [1.0, 0.0], 0.1, 0.5, lambda x: x, chunk_size=32, **kw)
+    e = expectation(orc, [1.0, 0.0], lambda x: x, T=0.5, lr=0.1, chunk_size=32, **kw)
     np.testing.assert_allclose(e.mean, a[-1].mean(axis=0), rtol=1e-12)
 
 
@@ -153,15 +156,15 @@ def test_bad_input_names_the_argument(kwargs, match):
     args = dict(x0=[1.0, 0.0], lr=0.1, T=0.2, n_paths=4, rng=0, quiet=True)
     args.update(kwargs)
     with pytest.raises((ValueError, TypeError), match=match):
-        run(orc, args.pop("x0"), args.pop("lr"), args.pop("T"), **args)
+        run(orc, args.pop("x0"), **args)
 
 
 def test_user_oracle_with_wrong_shape_fails_before_running():
     orc = FunctionOracle(lambda x: np.sum(x**2, axis=1), lambda x: 2 * x.ravel(), d=2)
     with pytest.raises(ValueError, match=r"oracle\.grad"):
-        run(orc, [1.0, 1.0], 0.1, 1.0, method="gd", quiet=True)
+        run(orc, [1.0, 1.0], T=1.0, lr=0.1, method="gd", quiet=True)
     with pytest.raises(TypeError, match="oracle"):
-        run(object(), [1.0], 0.1, 1.0, quiet=True)
+        run(object(), [1.0], T=1.0, lr=0.1, quiet=True)
 
 
 def test_gradient_estimate_checks_method_arguments_too():
@@ -175,3 +178,38 @@ def test_gradient_estimate_checks_method_arguments_too():
     with pytest.raises(ValueError, match="method must be one of"):
         gradient_estimate(orc, "adam", x, None)
     np.testing.assert_array_equal(gradient_estimate(orc, "gd", x, None), orc.grad(x))
+
+
+def test_signatures_are_keyword_only_and_name_phi():
+    """T and lr are keyword-only everywhere (their order is not obvious); the test function of
+    expectation is ``phi`` (``g`` is an SDE's diffusion): the old keyword names the new one."""
+    from sdesim.sgd import gd, measure_equilibrium, ngd, sgd, svag
+    orc = NoisyQuadratic([[1.0]])
+    for fn in (run, gd, sgd, ngd, svag):
+        with pytest.raises(TypeError, match="positional argument"):
+            fn(orc, [1.0], 1.0, 0.1)
+    with pytest.raises(TypeError, match="positional argument"):
+        measure_equilibrium(orc, [1.0], 0.1, T=1.0, burn_in=0.5, n_paths=4)
+    with pytest.raises(TypeError, match=r"no argument 'g': it is now called 'phi'"):
+        expectation(orc, [1.0], g=lambda x: x[:, 0], T=1.0, lr=0.1, n_paths=4, quiet=True)
+    est = expectation(orc, [1.0], phi=lambda x: 2 * x[:, 0], T=1.0, lr=0.1, n_paths=4,
+                      method="gd", quiet=True)
+    x = 1.0
+    for _ in range(10):
+        x = x - 0.1 * x
+    assert (est.mean, est.stderr, est.n) == (2 * x, 0.0, 4)   # GD: every path the same
+
+
+def test_expectation_needs_two_paths_and_says_so_before_running():
+    calls = []
+
+    def grad(x):
+        calls.append(x.shape)
+        return x
+
+    orc = FunctionOracle(lambda x: 0.5 * np.sum(x**2, axis=1), grad, d=1)
+    for n in (1, 0):
+        with pytest.raises(ValueError, match="n_paths must be >= 2"):
+            expectation(orc, [1.0], lambda x: x[:, 0], T=1.0, lr=0.1, n_paths=n, method="gd",
+                        quiet=True)
+    assert calls == []

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import sdesim
+from sdesim import sgd
 from sdesim.sgd import (Ackley, DoubleWell, FunctionOracle, GradientNoise, LinearRegression,
                         NoisyQuadratic, Oracle, ScaleInvariantRegression, critical_kappa, flow,
                         gn_estimates, gd, measure_equilibrium, modified_drift, moment_tensors,
@@ -47,12 +48,31 @@ def test_state_dependent_diffusion_is_sqrt_of_lr_sigma():
 
 
 def test_stable_noise_gives_levy_sde_with_sgd_scale():
-    """SGD with SαS noise is EM at h = η of dX = -∇L dt + η^{1-1/α} B^{1/α-1} L dL^α (§0.6)."""
+    """SGD with SαS noise is EM at h = η of dX = -∇L dt + L dL^α, the driver of scale
+    ε = η^{1-1/α} B^{1/α-1} (§0.6): ε sits in the driver, as in levy_sgd_sde, and g is L."""
     orc = NoisyQuadratic([[1.0]], [[4.0]], noise="stable", alpha=1.5)
     sde = sgd_sde(orc, 0.1, batch_size=8)
     assert isinstance(sde.driver, sdesim.Stable)
-    expected = 0.1 ** (1 - 1 / 1.5) * 8 ** (1 / 1.5 - 1) * 2.0
-    np.testing.assert_allclose(sde.diffusion(0.0, np.zeros((1, 1))), [[expected]], rtol=1e-12)
+    assert np.array_equal(sde.diffusion(0.0, np.zeros((1, 1))), [[2.0]])   # L = Σ^{1/2}
+    eps = 0.1 ** (1 - 1 / 1.5) * 8 ** (1 / 1.5 - 1)
+    np.testing.assert_allclose(sde.driver.scale, eps, rtol=4 * np.finfo(float).eps)
+    assert sde.eps == sde.driver.scale
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba-numpy-rng"])
+def test_sgd_with_stable_noise_is_exactly_em_of_its_levy_sde(backend):
+    """From x0 = x* = 0 on a quadratic, SGD x - η(H x + ξ) and EM x + η(-H x) + L dL with the
+    same draws (same seed and chunks) are mirror images: SGD subtracts the noise the SDE adds,
+    so y_k = -x_k, up to the order of the floating-point operations (a few ulps a step)."""
+    H = np.array([[1.0, 0.3], [0.3, 2.0]])
+    orc = NoisyQuadratic(H, [[1.0, 0.4], [0.4, 0.5]], noise="stable", alpha=1.5)
+    lr, B, T = 0.1, 4, 1.0
+    kw = dict(T=T, n_paths=64, rng=3, chunk_size=16, quiet=True)
+    y = sgd.run(orc, np.zeros(2), lr=lr, batch_size=B, **kw).xs
+    x = sdesim.simulate(sgd_sde(orc, lr, batch_size=B), np.zeros(2), dt=lr, backend=backend,
+                        **kw).xs
+    bound = 8 * (T / lr) * np.finfo(float).eps * np.abs(x).max()
+    np.testing.assert_allclose(y, -x, rtol=0, atol=bound)
 
 
 def test_modified_drift_on_quadratic_is_exact():
@@ -76,7 +96,7 @@ def test_flows_against_closed_forms_and_gd_orders():
                                x0 * np.exp(-(lam + eta * lam**2 / 2) * T), rtol=1e-10)
     errs_gf, errs_mf = [], []
     for eta in [0.02, 0.01]:
-        xg = gd(orc, [x0], eta, T, save_at=[T], quiet=True).xs[-1, 0, 0]
+        xg = gd(orc, [x0], T=T, lr=eta, save_at=[T], quiet=True).xs[-1, 0, 0]
         errs_gf.append(xg - flow(orc, [x0], T)[0])
         errs_mf.append(xg - flow(orc, [x0], T, lr=eta)[0])
     assert errs_gf[0] / errs_gf[1] == pytest.approx(2.0, rel=0.05)
@@ -100,7 +120,7 @@ def test_sgd_sde_bad_input():
     with pytest.raises(NotImplementedError, match="does not know its noise covariance"):
         sgd_sde(no_sigma, 0.1)
     with pytest.raises(ValueError, match="method chooses the discrete algorithm, which sde"):
-        measure_equilibrium(orc, np.ones(2), 0.1, T=1.0, burn_in=0.5, n_paths=4,
+        measure_equilibrium(orc, np.ones(2), lr=0.1, T=1.0, burn_in=0.5, n_paths=4,
                             sde=sgd_sde(orc, 0.1), method="svag")
 
 
@@ -137,8 +157,8 @@ def test_sgd_sde_runs_compiled_on_the_default_backend_and_agrees_with_numpy(name
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         sde = sgd_sde(make(), 0.1, batch_size=2, weight_decay=0.05, order=order)
-        compiled = sdesim.expectation(sde, x0, g=_arctan_moments, rng=1, **kw)
-    reference = sdesim.expectation(sde, x0, g=_arctan_moments, rng=2, backend="numpy", **kw)
+        compiled = sdesim.expectation(sde, x0, _arctan_moments, rng=1, **kw)
+    reference = sdesim.expectation(sde, x0, _arctan_moments, rng=2, backend="numpy", **kw)
     _agree(compiled, reference, name)
 
 
@@ -162,7 +182,7 @@ class _PythonQuartic(Oracle):
 
 def test_user_oracle_without_kernels_warns_naming_its_methods_and_still_runs():
     orc = _PythonQuartic()
-    with pytest.warns(RuntimeWarning) as record:
+    with pytest.warns(RuntimeWarning, match="is a Python method") as record:
         sde = sgd_sde(orc, 0.1, batch_size=2)
     text = [str(w.message) for w in record]
     assert any(r"_PythonQuartic.grad is a Python method" in m for m in text), text
@@ -171,8 +191,8 @@ def test_user_oracle_without_kernels_warns_naming_its_methods_and_still_runs():
     kw = dict(T=0.5, dt=0.05, n_paths=20_000, quiet=True)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the compiled SDE calls the methods through objmode
-        compiled = sdesim.expectation(sde, [0.8], g=_arctan_moments, rng=1, **kw)
-    _agree(compiled, sdesim.expectation(sde, [0.8], g=_arctan_moments, rng=2, backend="numpy",
+        compiled = sdesim.expectation(sde, [0.8], _arctan_moments, rng=1, **kw)
+    _agree(compiled, sdesim.expectation(sde, [0.8], _arctan_moments, rng=2, backend="numpy",
                                         **kw), "objmode")
     python_grad = FunctionOracle(lambda x: x[:, 0],
                                  lambda x: x * np.linalg.norm(x, axis=1, keepdims=True), d=2,
@@ -204,7 +224,7 @@ def test_gn_estimates_are_unbiased():
 
 def test_equilibrium_of_sgd_on_quadratic_matches_discrete_lyapunov():
     H, S, lr = np.diag([1.0, 4.0]), np.eye(2), 0.2
-    eq = measure_equilibrium(NoisyQuadratic(H, S), np.zeros(2), lr, T=8.0, burn_in=4.0,
+    eq = measure_equilibrium(NoisyQuadratic(H, S), np.zeros(2), lr=lr, T=8.0, burn_in=4.0,
                              n_paths=4000, every=0.4, rng=3)
     R_exact = np.trace(sdesim.exact.sgd_stationary_cov(H, S, lr))
     G_exact = np.trace(H @ sdesim.exact.sgd_stationary_cov(H, S, lr) @ H)
@@ -219,7 +239,7 @@ def test_scale_invariant_equilibrium_identity_lma_eq_11():
     rng = np.random.default_rng(4)
     orc = ScaleInvariantRegression(rng.standard_normal((16, 4)), rng.standard_normal(16))
     lr, wd = 0.5, 0.1
-    eq = measure_equilibrium(orc, rng.standard_normal(4), lr, batch_size=2, weight_decay=wd,
+    eq = measure_equilibrium(orc, rng.standard_normal(4), lr=lr, batch_size=2, weight_decay=wd,
                              T=150.0, burn_in=100.0, every=2.5, n_paths=1000, rng=5)
     assert abs(eq.identity_gap.zscore(0.0)) <= K, eq.identity_gap
     assert eq.nsr.mean > 0
@@ -260,9 +280,9 @@ def test_lsi_bounds_hold_on_a_scale_invariant_pair():
     orc = ScaleInvariantRegression(A, A @ rng.standard_normal(4) / 2 + 0.5 * rng.standard_normal(32))
     x0 = rng.standard_normal(4)
     kw = dict(weight_decay=0.1, T=40.0, burn_in=20.0, every=0.8, n_paths=400)
-    base = measure_equilibrium(orc, x0, 0.05, batch_size=1, rng=7, **kw)
+    base = measure_equilibrium(orc, x0, lr=0.05, batch_size=1, rng=7, **kw)
     for kappa, seed in [(4, 8), (32, 9)]:
-        big = measure_equilibrium(orc, x0, 0.05 * kappa, batch_size=kappa, rng=seed, **kw)
+        big = measure_equilibrium(orc, x0, lr=0.05 * kappa, batch_size=kappa, rng=seed, **kw)
         c2 = lsi_constant(base, big, kappa)
         bounds = lsi_bounds(base, kappa, big)
         assert bounds["sharp"] >= bounds["thm5.6"]

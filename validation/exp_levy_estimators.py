@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from sdesim.drivers import standard_stable
+from sdesim.engine import root_seed, run_chunks
 from sdesim.levy import collect_gradient_noise, compare_fits, estimate_alpha, tail_index
 
 from .registry import Claim, Result, experiment
@@ -41,12 +42,11 @@ def run_estimators(quick: bool, rng):
     claims, rows, table = [], {}, ["| α | method | mean α̂ | sd α̂ | coverage | reps |",
                                   "|---|---|---|---|---|---|"]
     for a, ss in zip(ALPHAS, gens):
-        g = np.random.default_rng(ss)
-        samples = [standard_stable(g, a, (n,)) for _ in range(reps)]
+        # one repetition per chunk of the engine: its own generator for the sample and bootstrap
+        reps_of = list(run_chunks(_repetition(a, n, reps_mc), reps, 1, root_seed(ss)))
         for m in METHODS:
-            r = reps_mc if m == "mcculloch" else reps
-            kw = {"n_boot": 100, "rng": g} if m == "mcculloch" else {}
-            ests = [estimate_alpha(x, m, **kw) for x in samples[:r]]
+            ests = [e[m] for e in reps_of if m in e]
+            r = len(ests)
             al = np.array([e.alpha for e in ests])
             hits = int(sum(e.covers(a) for e in ests))
             rows[(a, m)] = (al, hits, r)
@@ -69,6 +69,18 @@ def run_estimators(quick: bool, rng):
                   params={"alphas": ALPHAS, "n per sample": n, "repetitions": reps,
                           "repetitions (McCulloch, 100 bootstrap resamples)": reps_mc},
                   notes=table)
+
+
+def _repetition(a, n, reps_mc):
+    """The task of one repetition: a standard SαS sample of size ``n`` and its estimates
+    (McCulloch on the first ``reps_mc`` repetitions only: its bootstrap is the slow part)."""
+    def task(chunk):
+        x = standard_stable(chunk.rng, a, (n,))
+        ests = {m: estimate_alpha(x, m) for m in METHODS if m != "mcculloch"}
+        if chunk.index < reps_mc:
+            ests["mcculloch"] = estimate_alpha(x, "mcculloch", n_boot=100, rng=chunk.rng)
+        return ests
+    return task
 
 
 def _fig(rows):

@@ -38,7 +38,7 @@ def _sweep(orc, x0_of, kappas, lr, B0, lam, T, burn_in, every, n, seeds):
     for k, s in zip(kappas, seeds):
         h = k * lr
         Tk = math.ceil(T / h - 1e-9) * h
-        eqs.append(measure_equilibrium(orc, x0_of(k), h, batch_size=k * B0, weight_decay=lam,
+        eqs.append(measure_equilibrium(orc, x0_of(k), lr=h, batch_size=k * B0, weight_decay=lam,
                                        T=Tk, burn_in=burn_in, every=h * max(1, round(every / h)),
                                        n_paths=n, rng=s))
     return eqs

@@ -26,7 +26,7 @@ def run(quick: bool, rng):
     gf = flow(orc, [x0], T)[0]
     e_gf, e_mf = [], []
     for eta in etas:
-        x = gd(orc, [x0], eta, T, save_at=[T], quiet=True).xs[-1, 0, 0]
+        x = gd(orc, [x0], T=T, lr=eta, save_at=[T], quiet=True).xs[-1, 0, 0]
         e_gf.append(x - gf)
         e_mf.append(x - flow(orc, [x0], T, lr=eta)[0])
     orders = {}

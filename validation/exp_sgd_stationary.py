@@ -37,7 +37,8 @@ def run_exp(quick: bool, rng):
     S_disc, S_sde = sgd_stationary_cov(H, S, lr), sde_stationary_cov(H, S, lr)
     K3 = _third_cumulant(np.eye(2) - lr * H, lr, orc.noise.third_moment(1), k)
     s1, s2 = rng.spawn(2)
-    xs = {m: run(orc, [1.0, 1.0], lr, T, method=m, n_paths=n, save_at=[T], rng=s, quiet=True).xs[-1]
+    xs = {m: run(orc, [1.0, 1.0], T=T, lr=lr, method=m, n_paths=n, save_at=[T], rng=s,
+                 quiet=True).xs[-1]
           for m, s in (("sgd", s1), ("ngd", s2))}
     cov = {m: moment_tensors(x, ex.mean, 2) for m, x in xs.items()}
     third = {m: moment_tensors(x, ex.mean, 3) for m, x in xs.items()}

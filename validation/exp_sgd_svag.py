@@ -133,7 +133,7 @@ def svag_errors(ls, n, s_ref, s_svag):
     orc = FunctionOracle(lambda x: 0.5 * x[:, 0] ** 2 - beta * np.cos(x[:, 0]) + 0.5 * a * x[:, 1] ** 2,
                          grad2, d=2, sample_grad=sample_grad2)
 
-    def g2(x):
+    def phi2(x):
         return np.column_stack([x[:, 0] ** 3 - x[:, 1] ** 3, x[:, 0] ** 3])
 
     # SDE reference: coupled EM levels of (X, Y) on one Brownian path, Richardson-extrapolated
@@ -147,16 +147,17 @@ def svag_errors(ls, n, s_ref, s_svag):
         return out
 
     sde = sdesim.SDE(f_sde, np.array([[s], [s]]), d=2, noise="additive", name="SDE + linear CV")
-    lev = sdesim.expectation_levels(sde, [x0, x0], T, [2 * h, h],
-                                    lambda x: x[:, 0] ** 3 - x[:, 1] ** 3, n, rng=s_ref,
-                                    backend="numpy", quiet=True)
+    lev = sdesim.expectation_levels(sde, [x0, x0], lambda x: x[:, 0] ** 3 - x[:, 1] ** 3, T=T,
+                                    dts=[2 * h, h], n_paths=n, rng=s_ref, backend="numpy",
+                                    quiet=True)
     w = np.array([-1.0, 2.0])
     y_sde = [_linear_cube(x0, 1 - a * hh, int(round(T / hh)), hh * s * s, 0.0) for hh in (2 * h, h)]
     ref = float(w @ lev.mean) + float(w @ y_sde)
     ref_var = float(w @ lev.cov @ w)
 
     seeds = s_svag.spawn(len(ls))
-    ests = [expectation(orc, [x0, x0], lr, T, g2, n, method="svag", l=l, rng=sd, quiet=True)
+    ests = [expectation(orc, [x0, x0], phi2, T=T, lr=lr, n_paths=n, method="svag", l=l, rng=sd,
+                        quiet=True)
             for l, sd in zip(ls, seeds)]
     y_svag = np.array([_linear_cube(x0, 1 - a * lr / l, int(round(l * T / lr)),
                                     (lr / l) ** 2 * l, -(lr / l) ** 3 * (3 * l - 1) / 2 * LAM3)
@@ -200,8 +201,9 @@ def run(quick: bool, rng):
     qseeds = s_quad.spawn(2 * len(ls))
     for j, method in enumerate(["svag", "naive"]):
         exact[method] = np.array([_k3_exact(lam, lr, T, Lam, l, method == "naive") for l in ls])
-        est = [expectation(quad, [0.0], lr, T, lambda x: x[:, 0] ** 3, n_q, method=method, l=l,
-                           rng=qseeds[j * len(ls) + i], quiet=True) for i, l in enumerate(ls)]
+        est = [expectation(quad, [0.0], lambda x: x[:, 0] ** 3, T=T, lr=lr, n_paths=n_q,
+                           method=method, l=l, rng=qseeds[j * len(ls) + i], quiet=True)
+               for i, l in enumerate(ls)]
         zs[method] = np.array([float(e.zscore(x)) for e, x in zip(est, exact[method])])
         exact[method + "_mc"] = np.array([float(e.mean) for e in est])
         exact[method + "_se"] = np.array([float(e.stderr) for e in est])

@@ -17,8 +17,9 @@ Time is SDE time: one SGD step is η, one SVAG step η/l (docs/theory.md §0.2),
 compared at the same ``T``. ``"naive"`` has SVAG's mean and covariance but a third moment of order
 ``l^{-1/2}`` instead of ``l^{-1}``; it exists to show why SVAG needs two batches (Lemma 4.7).
 
-Seeding follows :mod:`sdesim.simulate`: chunk ``c`` of paths uses the child seed ``(c,)`` of
-``rng``, so results depend on the seed and ``chunk_size`` only.
+Paths run through the chunk engine (:func:`sdesim.engine.run_chunks`): chunk ``c`` of paths
+uses the child seed ``(c,)`` of ``rng``, as in :func:`sdesim.simulate`, so results depend on the
+seed and ``chunk_size`` only.
 
 References
 ----------
@@ -32,16 +33,20 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .._validate import n_steps_for, positive_float, positive_int
-from ..backends.common import SimulationDiverged
-from ..simulate import Paths, _apply_g, _child, _initial_states, _root_seed
+from .._validate import (initial_states, n_steps_for, phi_values, positive_float, positive_int,
+                        renamed)
+from ..backends import SimulationDiverged
+from ..engine import root_seed, run_chunks
+from ..simulate import Paths
 from ..stats import Estimate, MomentAccumulator
 from .oracles import Oracle
 
-__all__ = ["METHODS", "svag_coefficients", "gradient_estimate", "run", "expectation",
+__all__ = ["SGD_METHODS", "svag_coefficients", "gradient_estimate", "run", "expectation",
            "gd", "sgd", "ngd", "svag"]
 
-METHODS = ("gd", "sgd", "ngd", "svag", "naive")
+#: The training recursions of :func:`run` (not the tail-index estimators,
+#: :data:`sdesim.levy.TAIL_INDEX_METHODS`).
+SGD_METHODS = ("gd", "sgd", "ngd", "svag", "naive")
 
 
 def svag_coefficients(l: float) -> tuple[float, float]:
@@ -72,8 +77,8 @@ def _check_l(l) -> float:
 def _method_l(method: str, l, batch_size) -> float:
     """``l`` of ``method``, checked: only ``"svag"``/``"naive"`` use it, and ``"gd"`` takes no
     ``batch_size`` (both would otherwise be ignored without a word)."""
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if method not in SGD_METHODS:
+        raise ValueError(f"method must be one of {SGD_METHODS}, got {method!r}")
     if method in ("svag", "naive"):
         return _check_l(l)
     if l != 1:
@@ -123,7 +128,7 @@ def _estimate(oracle: Oracle, method: str, x: np.ndarray, rng, batch_size: int, 
     if method == "naive":
         g = oracle.grad(x)
         return g + math.sqrt(l) * (oracle.sample_grad(x, rng, batch_size) - g)
-    raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    raise ValueError(f"method must be one of {SGD_METHODS}, got {method!r}")
 
 
 @dataclass(frozen=True)
@@ -169,32 +174,40 @@ def _chunks(oracle, x0, plan, method, batch_size, l, weight_decay, seed, chunk_s
     n_paths, d = x0.shape
     size = positive_int(chunk_size, "chunk_size") if chunk_size is not None else \
         max(1, 2**16 // d)
-    n_chunks = -(-n_paths // size)
-    S = len(plan.save_steps)
+
+    def task(chunk) -> np.ndarray:
+        return _recursion(oracle, np.array(x0[chunk.start:chunk.stop], dtype=float), chunk.rng,
+                          plan, method, batch_size, l, weight_decay)
+
     from tqdm.auto import tqdm
     bar = tqdm(total=n_paths, disable=quiet, delay=2.0, unit="path", desc=desc, leave=False)
     try:
-        for c in range(n_chunks):
-            rng = _child(seed, c)
-            x = np.array(x0[c * size:(c + 1) * size], dtype=float)
-            out = np.empty((S, x.shape[0], d))
-            s = 0
-            if plan.save_steps[0] == 0:
-                out[0], s = x, 1
-            for k, eta in enumerate(plan.lr_steps):
-                g = _estimate(oracle, method, x, rng, batch_size, l)
-                if weight_decay:
-                    g = g + weight_decay * x
-                x = x - eta * g
-                if not np.isfinite(x.sum()):
-                    bad = int(np.sum(~np.all(np.isfinite(x), axis=1)))
-                    raise SimulationDiverged(k + 1, (k + 1) * plan.h, bad, x.shape[0], plan.h)
-                if s < S and plan.save_steps[s] == k + 1:
-                    out[s], s = x, s + 1
-            bar.update(x.shape[0])
+        for out in run_chunks(task, n_paths, size, seed):
+            bar.update(out.shape[1])
             yield out
     finally:
         bar.close()
+
+
+def _recursion(oracle, x, rng, plan, method, batch_size, l, weight_decay) -> np.ndarray:
+    """Run the recursion from the states ``x`` ``(n, d)`` with the generator ``rng`` (one chunk
+    of paths); return the saved states ``(S, n, d)``."""
+    S = len(plan.save_steps)
+    out = np.empty((S, x.shape[0], x.shape[1]))
+    s = 0
+    if plan.save_steps[0] == 0:
+        out[0], s = x, 1
+    for k, eta in enumerate(plan.lr_steps):
+        g = _estimate(oracle, method, x, rng, batch_size, l)
+        if weight_decay:
+            g = g + weight_decay * x
+        x = x - eta * g
+        if not np.isfinite(x.sum()):
+            bad = int(np.sum(~np.all(np.isfinite(x), axis=1)))
+            raise SimulationDiverged(k + 1, (k + 1) * plan.h, bad, x.shape[0], plan.h)
+        if s < S and plan.save_steps[s] == k + 1:
+            out[s], s = x, s + 1
+    return out
 
 
 def _setup(oracle, x0, n_paths, batch_size, weight_decay):
@@ -202,7 +215,7 @@ def _setup(oracle, x0, n_paths, batch_size, weight_decay):
         raise TypeError(f"oracle must be a sdesim.sgd Oracle (e.g. FunctionOracle), got "
                         f"{type(oracle).__name__}")
     n_paths = positive_int(n_paths, "n_paths")
-    x = _initial_states(x0, n_paths, oracle.d)
+    x = initial_states(x0, n_paths, oracle.d)
     B = oracle.check_batch_size(batch_size)
     wd = float(weight_decay)
     if not math.isfinite(wd) or wd < 0:
@@ -211,7 +224,7 @@ def _setup(oracle, x0, n_paths, batch_size, weight_decay):
     return x, n_paths, B, wd
 
 
-def run(oracle: Oracle, x0, lr: float, T: float, *, method: str = "sgd", batch_size: int = 1,
+def run(oracle: Oracle, x0, *, T: float, lr: float, method: str = "sgd", batch_size: int = 1,
         l: float = 1.0, weight_decay: float = 0.0, schedule: Callable | None = None,
         n_paths: int = 1, save_at=None, rng=None, chunk_size: int | None = None,
         quiet: bool = False) -> Paths:
@@ -221,10 +234,10 @@ def run(oracle: Oracle, x0, lr: float, T: float, *, method: str = "sgd", batch_s
     ----------
     oracle : Oracle
     x0 : array_like (d,) or (n_paths, d)
-    lr : float
-        Learning rate η > 0 (SVAG and ``"naive"`` step with η/l).
     T : float
         SDE time; the run takes ``T/η`` steps (``l T/η`` for SVAG), which must be an integer.
+    lr : float
+        Learning rate η > 0 (SVAG and ``"naive"`` step with η/l).
     method : {"gd", "sgd", "ngd", "svag", "naive"}
         See the module table.
     batch_size : int
@@ -240,6 +253,7 @@ def run(oracle: Oracle, x0, lr: float, T: float, *, method: str = "sgd", batch_s
     save_at : array_like, optional
         SDE times to save (multiples of the step); default every step.
     rng : int, Generator, SeedSequence or None
+        Seed (default fresh entropy).
     chunk_size : int, optional
         Paths per chunk (default ``2^16 // d``); results depend on it.
     quiet : bool
@@ -264,7 +278,7 @@ def run(oracle: Oracle, x0, lr: float, T: float, *, method: str = "sgd", batch_s
     --------
     >>> import numpy as np
     >>> from sdesim.sgd import NoisyQuadratic, run
-    >>> p = run(NoisyQuadratic([[1.0]]), [1.0], lr=0.1, T=1.0, method="svag", l=4,
+    >>> p = run(NoisyQuadratic([[1.0]]), [1.0], T=1.0, lr=0.1, method="svag", l=4,
     ...         n_paths=8, rng=0, quiet=True)
     >>> p.xs.shape   # 4 * 10 steps of SDE time 0.025
     (41, 8, 1)
@@ -277,28 +291,30 @@ def run(oracle: Oracle, x0, lr: float, T: float, *, method: str = "sgd", batch_s
     plan = _plan(lr, T, method, l, batch_size, schedule, save_at)
     xs = np.empty((len(plan.save_steps), n_paths, oracle.d))
     i = 0
-    for out in _chunks(oracle, x, plan, method, B, l, wd, _root_seed(rng), chunk_size, quiet,
+    for out in _chunks(oracle, x, plan, method, B, l, wd, root_seed(rng), chunk_size, quiet,
                        method):
         xs[:, i:i + out.shape[1]] = out
         i += out.shape[1]
     return Paths(plan.save_steps * plan.h, xs)
 
 
-def expectation(oracle: Oracle, x0, lr: float, T: float, g: Callable, n_paths: int, *,
+@renamed(g="phi")
+def expectation(oracle: Oracle, x0, phi: Callable, *, T: float, lr: float, n_paths: int,
                 method: str = "sgd", batch_size: int = 1, l: float = 1.0,
                 weight_decay: float = 0.0, schedule: Callable | None = None, times=None,
                 rng=None, chunk_size: int | None = None, quiet: bool = False) -> Estimate:
-    """Streamed Monte-Carlo estimate of ``E g(x_k)`` at SDE time ``T`` (or at ``times``).
+    """Streamed Monte-Carlo estimate of ``E phi(x_k)`` at SDE time ``T`` (or at ``times``).
 
     Memory is bounded by one chunk of paths whatever ``n_paths``.
 
     Parameters
     ----------
-    oracle, x0, lr, T, method, batch_size, l, weight_decay, schedule, rng, chunk_size, quiet
+    oracle, x0, T, lr, method, batch_size, l, weight_decay, schedule, rng, chunk_size, quiet
         As in :func:`run`.
-    g : callable ``g(x) -> (n,)`` or ``(n, k)``
+    phi : callable ``phi(x) -> (n,)`` or ``(n, k)``
         Test function on states ``(n, d)``.
     n_paths : int
+        Paths, at least 2 (a standard error needs two).
     times : array_like, optional
         SDE times (multiples of the step); default ``T`` only.
 
@@ -308,26 +324,36 @@ def expectation(oracle: Oracle, x0, lr: float, T: float, g: Callable, n_paths: i
         Shapes as :func:`sdesim.expectation`: ``()``, ``(k,)``, ``(n_times,)`` or
         ``(n_times, k)``.
 
+    Raises
+    ------
+    TypeError
+        ``phi`` not callable; the old keyword ``g=`` (the test function is ``phi``; ``g`` is an
+        SDE's diffusion).
+    ValueError
+        ``n_paths < 2``, and the errors of :func:`run`.
+
     Examples
     --------
     >>> from sdesim.sgd import NoisyQuadratic, expectation
-    >>> est = expectation(NoisyQuadratic([[1.0]]), [1.0], 0.1, 1.0, lambda x: x[:, 0],
+    >>> est = expectation(NoisyQuadratic([[1.0]]), [1.0], lambda x: x[:, 0], T=1.0, lr=0.1,
     ...                   n_paths=1000, rng=0, quiet=True)
     >>> round(float(est.mean), 2)   # E x_k = 0.9^10 exactly
     0.35
     """
-    if not callable(g):
-        raise TypeError(f"g must be callable g(x) -> (n,) or (n, k), got {type(g).__name__}")
+    if not callable(phi):
+        raise TypeError(f"phi must be callable phi(x) -> (n,) or (n, k), got "
+                        f"{type(phi).__name__}")
+    positive_int(n_paths, "n_paths", minimum=2)
     x, n_paths, B, wd = _setup(oracle, x0, n_paths, batch_size, weight_decay)
     plan = _plan(lr, T, method, l, batch_size, schedule, T if times is None else times)
     if times is not None and len(plan.save_steps) != np.size(times):
         raise ValueError("times must not contain duplicates")
     acc, scalar = None, True
-    for out in _chunks(oracle, x, plan, method, B, l, wd, _root_seed(rng), chunk_size, quiet,
+    for out in _chunks(oracle, x, plan, method, B, l, wd, root_seed(rng), chunk_size, quiet,
                        method):
         vals = []
         for s in range(out.shape[0]):
-            v, scalar = _apply_g(g, out[s])
+            v, scalar = phi_values(phi, out[s])
             vals.append(v)
         if acc is None:
             acc = MomentAccumulator(len(vals) * vals[0].shape[1])
@@ -342,8 +368,8 @@ def expectation(oracle: Oracle, x0, lr: float, T: float, g: Callable, n_paths: i
 
 
 def _method_runner(method: str, doc: str, extra: str = ""):
-    def runner(oracle: Oracle, x0, lr: float, T: float, **kwargs) -> Paths:
-        return run(oracle, x0, lr, T, method=method, **kwargs)
+    def runner(oracle: Oracle, x0, *, T: float, lr: float, **kwargs) -> Paths:
+        return run(oracle, x0, T=T, lr=lr, method=method, **kwargs)
     runner.__name__ = method
     runner.__doc__ = f"""{doc}
 
@@ -352,7 +378,7 @@ def _method_runner(method: str, doc: str, extra: str = ""):
     Examples
     --------
     >>> from sdesim.sgd import NoisyQuadratic, {method}
-    >>> p = {method}(NoisyQuadratic([[1.0]], [[0.5]]), [1.0], lr=0.1, T=1.0,{extra} n_paths=8,
+    >>> p = {method}(NoisyQuadratic([[1.0]], [[0.5]]), [1.0], T=1.0, lr=0.1,{extra} n_paths=8,
     ...         rng=0, quiet=True)
     >>> p.xs.shape[1:]
     (8, 1)

@@ -45,7 +45,8 @@ import numpy as np
 
 from .._validate import n_steps_for, positive_float, positive_int
 from ..sde import SDE
-from ..simulate import _child, _root_seed, simulate
+from ..engine import child_generator, root_seed
+from ..simulate import simulate
 from ..stats import Estimate, MomentAccumulator
 from .algorithms import run
 from .oracles import Oracle
@@ -138,8 +139,8 @@ def _test_values(oracle: Oracle, x: np.ndarray, B: int, rng, n_batches: int | No
     return np.stack([R, G, N], axis=1)
 
 
-def measure_equilibrium(oracle: Oracle, x0, lr: float, *, batch_size: int = 1,
-                        weight_decay: float = 0.0, T: float, burn_in: float, n_paths: int,
+def measure_equilibrium(oracle: Oracle, x0, *, lr: float, T: float, burn_in: float,
+                        n_paths: int, batch_size: int = 1, weight_decay: float = 0.0,
                         every: float | None = None, method: str = "sgd", sde: SDE | None = None,
                         n_batches: int | None = None, rng=None, quiet: bool = True,
                         **run_kwargs) -> Equilibrium:
@@ -154,13 +155,13 @@ def measure_equilibrium(oracle: Oracle, x0, lr: float, *, batch_size: int = 1,
     oracle : Oracle
     x0 : array_like (d,) or (n_paths, d)
     lr : float
-        η (the SDE is run with EM step ``lr`` unless ``run_kwargs`` gives ``dt``).
-    batch_size : int
-    weight_decay : float
-        λ (enters the identity check of LMA eqs. 11–12).
+        η (the SDE is run with EM step ``lr / 8`` unless ``run_kwargs`` gives ``dt``).
     T, burn_in : float
         SDE time of the run and of the start of the averaging window.
     n_paths : int
+    batch_size : int
+    weight_decay : float
+        λ (enters the identity check of LMA eqs. 11–12).
     every : float, optional
         Spacing of the averaged states (default the step).
     method : str
@@ -182,7 +183,7 @@ def measure_equilibrium(oracle: Oracle, x0, lr: float, *, batch_size: int = 1,
     --------
     >>> import numpy as np
     >>> from sdesim.sgd import NoisyQuadratic, measure_equilibrium
-    >>> eq = measure_equilibrium(NoisyQuadratic(np.eye(2)), np.zeros(2), 0.1, T=2.0,
+    >>> eq = measure_equilibrium(NoisyQuadratic(np.eye(2)), np.zeros(2), lr=0.1, T=2.0,
     ...                          burn_in=1.0, n_paths=200, rng=0)
     >>> round(float(eq.N.mean), 6)   # Tr Σ = 2
     2.0
@@ -202,7 +203,7 @@ def measure_equilibrium(oracle: Oracle, x0, lr: float, *, batch_size: int = 1,
                          f"them, got method={method!r} and an sde")
     if n_batches is not None and positive_int(n_batches, "n_batches") < 2:
         raise ValueError(f"n_batches must be >= 2, got {n_batches}")
-    seed = _root_seed(rng)
+    seed = root_seed(rng)
     if sde is None:
         h = lr / run_kwargs.get("l", 1.0)
     else:
@@ -212,15 +213,15 @@ def measure_equilibrium(oracle: Oracle, x0, lr: float, *, batch_size: int = 1,
     k0 = -(-int(round(burn_in / h)) // stride) * stride
     times = h * np.arange(k0, n_steps_for(T, h, "lr") + 1, stride)
     if sde is None:
-        paths = run(oracle, x0, lr, T, method=method, batch_size=B, weight_decay=weight_decay,
-                    n_paths=n_paths, save_at=times, rng=_child(seed, 0), quiet=quiet,
-                    **run_kwargs)
+        paths = run(oracle, x0, T=T, lr=lr, method=method, batch_size=B,
+                    weight_decay=weight_decay, n_paths=n_paths, save_at=times,
+                    rng=child_generator(seed, 0), quiet=quiet, **run_kwargs)
         kind = "sgd"
     else:
-        paths = simulate(sde, x0, T, h, n_paths, save_at=times, rng=_child(seed, 0).integers(2**63),
-                         quiet=quiet, **run_kwargs)
+        paths = simulate(sde, x0, T=T, dt=h, n_paths=n_paths, save_at=times,
+                         rng=child_generator(seed, 0).integers(2**63), quiet=quiet, **run_kwargs)
         kind = "sde"
-    vrng = _child(seed, 1)
+    vrng = child_generator(seed, 1)
     xs = paths.xs
     path_means = np.zeros((xs.shape[1], 3))
     for s in range(xs.shape[0]):

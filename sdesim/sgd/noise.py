@@ -21,9 +21,11 @@ from .._validate import alpha_array, positive_float, positive_int, psd_matrix
 from ..drivers import standard_stable
 from ..stats import Estimate, MomentAccumulator
 
-__all__ = ["GradientNoise", "psd_sqrt", "moment_tensors", "check_batch_size", "NOISE_KINDS"]
+__all__ = ["GradientNoise", "psd_sqrt", "moment_tensors", "check_batch_size",
+           "GRADIENT_NOISE_KINDS"]
 
-NOISE_KINDS = ("gaussian", "skewed", "student_t", "stable")
+#: Laws of the gradient noise (not the SDE's noise kinds, :data:`sdesim.sde.NOISE_KINDS`).
+GRADIENT_NOISE_KINDS = ("gaussian", "skewed", "student_t", "stable")
 
 
 def psd_sqrt(S: np.ndarray) -> np.ndarray:
@@ -231,8 +233,8 @@ class GradientNoise:
 
     def __init__(self, Sigma, kind: str = "gaussian", *, df: float | None = None,
                  alpha: float | None = None):
-        if kind not in NOISE_KINDS:
-            raise ValueError(f"noise must be one of {NOISE_KINDS}, got {kind!r}")
+        if kind not in GRADIENT_NOISE_KINDS:
+            raise ValueError(f"noise must be one of {GRADIENT_NOISE_KINDS}, got {kind!r}")
         self.Sigma = psd_matrix(np.atleast_2d(np.asarray(Sigma, dtype=float)), "Sigma")
         self.d = self.Sigma.shape[0]
         self.kind = kind

@@ -1,8 +1,10 @@
 """The SDE approximation of SGD and the modified equation, as problems the core engine runs.
 
 - :func:`sgd_sde`: ``dX = -(∇L + λX) dt + (η Σ_B(X))^{1/2} dW`` (LMA eq. 2 / 6), time ``t = kη``.
-  With SαS gradient noise it is the Lévy SDE ``dX = -(∇L + λX) dt + η^{1-1/α} B^{1/α-1} L dL^α``,
-  of which SGD is exactly the Euler scheme at ``h = η`` (docs/theory.md §0.6).
+  With SαS gradient noise it is the Lévy SDE ``dX = -(∇L + λX) dt + L dL^α`` whose driver has
+  the scale ``ε = η^{1-1/α} B^{1/α-1}`` (built as :func:`sdesim.sgd.levy_sgd_sde` builds its
+  SDEs: ε in the driver, not in ``g``), of which SGD is exactly the Euler scheme at ``h = η``
+  (docs/theory.md §0.6).
 - :func:`modified_drift` / ``sgd_sde(order=2)``: the first-order modified equation
   ``-∇(F + (η/4)|∇F|²) = -(∇F + (η/2) ∇²F ∇F)`` with ``F = L + λ|x|²/2`` (docs/theory.md §C.4),
   from Hessian-vector products.
@@ -27,8 +29,8 @@ from numba.extending import register_jitable
 from scipy.integrate import solve_ivp
 
 from .._validate import as_finite_array, positive_float
-from ..drivers import Stable
 from ..sde import SDE
+from .levy_sde import _levy_sde
 from .noise import psd_sqrt
 from .oracles import Oracle
 
@@ -183,8 +185,9 @@ def sgd_sde(oracle: Oracle, lr: float, *, batch_size: int = 1, weight_decay: flo
     Returns
     -------
     SDE
-        ``noise="additive"`` (constant Σ: quadratic and landscape oracles; with a ``Stable``
-        driver for SαS noise), else ``noise="general"`` with ``m = d`` and ``g(t, x)`` the
+        ``noise="additive"`` (constant Σ: quadratic and landscape oracles; for SαS noise
+        ``g = L`` with a ``Stable`` driver of scale ``ε = η^{1-1/α} B^{1/α-1}``, recorded as
+        ``sde.eps``), else ``noise="general"`` with ``m = d`` and ``g(t, x)`` the
         batched symmetric square root of ``η Σ_B(x)``, shape ``(n, d, d)``. Its ``f`` and ``g``
         call the oracle's numba kernels (:meth:`Oracle.numba_kernel`), so it runs compiled on
         the default numba backend; calling ``sgd_sde`` again with the same oracle, λ and order
@@ -232,9 +235,9 @@ def sgd_sde(oracle: Oracle, lr: float, *, batch_size: int = 1, weight_decay: flo
         return SDE(f, np.zeros(d), d=d, noise="additive", name=name)
     law = getattr(oracle, "noise", None)
     if oracle.constant_noise and law is not None and law.kind == "stable" and law.alpha < 2:
-        a = law.alpha
-        eps = lr ** (1 - 1 / a) * B ** (1 / a - 1)
-        return SDE(f, eps * law.L, d=d, noise="additive", driver=Stable(a), name=name)
+        # the mean of B standard SαS is B^{1/α - 1} times one: σ of the minibatch noise
+        a = np.asarray(law.alpha)
+        return _levy_sde(f, law.L, d=d, alpha=a, sigma=B ** (1 / a - 1), lr=lr, name=name)
     if oracle.constant_noise:
         S = oracle.noise_cov(np.zeros((1, d)), B)[0]
         return SDE(f, psd_sqrt(lr * S), d=d, noise="additive", name=name)

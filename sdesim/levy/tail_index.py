@@ -1,10 +1,11 @@
-"""Heavy-tailed gradient noise: tail-index estimation, Gaussian-vs-SαS fits, and the Lévy SDE of SGD.
+"""Tail-index (α) estimators of heavy-tailed gradient noise, with confidence intervals.
 
 Everything here uses the standard symmetric α-stable (SαS) law of :mod:`sdesim.drivers`:
 characteristic function ``exp(-|σu|^α)``, i.e. scipy's ``levy_stable(alpha, 0, loc, scale=σ)``;
 at α = 2 it is ``N(loc, 2σ²)``.
 
-Tail-index estimators (each returns a :class:`TailIndexEstimate` with a confidence interval):
+Tail-index estimators (each returns a :class:`TailIndexEstimate` with a confidence interval;
+their names are :data:`TAIL_INDEX_METHODS`):
 
 =================  ===============================================  ==========================
 ``"mohammadi"``    block-sum estimator of Mohammadi et al. (2015)    CI from the iid block
@@ -14,53 +15,44 @@ Tail-index estimators (each returns a :class:`TailIndexEstimate` with a confiden
 ``"mle"``          scipy's ``levy_stable.fit`` (β = 0; slow)          observed information
 =================  ===============================================  ==========================
 
-:func:`stable_rvs` is a fast bulk sampler of the same law (numba, vectorised CMS, seeded chunks
-on threads; ``python -m bench.stable_sampler`` times it against scipy's ``levy_stable.rvs``).
-
 The first two estimators assume a *strictly* stable, centred sample (no location); McCulloch
 and the MLE fit a location. Gradient noise is collected from any oracle with
 :func:`collect_gradient_noise` and measured with :func:`tail_index` under either protocol (per
-parameter across minibatches, or across parameters within minibatches); docs/theory.md §B.2 explains
-why the second can flag Gaussian noise as heavy-tailed.
+parameter across minibatches, or across parameters within minibatches); docs/theory.md §B.2
+explains why the second can flag Gaussian noise as heavy-tailed.
 
 References
 ----------
 Mohammadi, Mohammadpour & Ogata (2015), Metrika 78:549, Cor. 2.4; Simsekli, Sagun &
 Gürbüzbalaban (2019), ICML, Thm. 2; McCulloch (1986), Commun. Stat. Simul. 15:1109;
-"Revisiting the noise model of SGD" (TMLR submission), eq. (3), Tables 1-2; docs/theory.md §0.5,
-§0.6, §B.1-B.4; Chambers, Mallows & Stuck (1976), JASA 71:340 (the sampler).
+"Revisiting the noise model of SGD" (TMLR submission), Tables 1-2; docs/theory.md §0.5,
+§B.1-B.4.
 """
 from __future__ import annotations
 
 import math
-import operator
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable
 
-import numba
 import numpy as np
 from scipy import stats as _sps
 
-from ._validate import alpha_array, as_finite_array, positive_float, positive_int
-from .backends.stable_cms import _jit, cauchy_block, cms_block
-from .drivers import Stable
-from .sde import SDE
-from .stats import normal_quantile
+from .._validate import as_finite_array, positive_int
+from ..engine import root_seed, run_chunks
+from ..stats import normal_quantile
 
-__all__ = ["stable_rvs", "STABLE_CHUNK", "TailIndexEstimate", "alpha_mohammadi", "alpha_logmoment",
-           "alpha_mcculloch", "alpha_mle", "estimate_alpha", "fit_stable_quantiles", "collect_gradient_noise",
-           "tail_index", "FitComparison", "compare_fits", "METHODS", "MIN_SAMPLES", "MIN_DISTINCT",
-           "power_law_scheduler", "multistep_scheduler", "levy_sgd_sde"]
+__all__ = ["TailIndexEstimate", "alpha_mohammadi", "alpha_logmoment", "alpha_mcculloch",
+           "alpha_mle", "estimate_alpha", "collect_gradient_noise", "tail_index",
+           "TAIL_INDEX_METHODS", "MIN_SAMPLES", "MIN_DISTINCT"]
 
 MIN_SAMPLES = 50
 #: Fewest distinct values (of ``|x|`` for the log-based estimators) a sample must take: a tail
 #: index describes a continuous law, and on a sample of a few values the estimators return
 #: artefacts (α = 1 with a zero-width interval, α = ∞).
 MIN_DISTINCT = 10
-METHODS = ("mohammadi", "logmoment", "mcculloch", "mle")
+#: The names of the tail-index estimators (the ``method`` of :func:`estimate_alpha`).
+TAIL_INDEX_METHODS = ("mohammadi", "logmoment", "mcculloch", "mle")
 
 
 # ----------------------------------------------------------------------------- result type
@@ -82,7 +74,7 @@ class TailIndexEstimate:
     n : int
         Samples used per estimate.
     method : str
-        One of :data:`METHODS`.
+        One of :data:`TAIL_INDEX_METHODS`.
     level : float
     protocol : str
         ``"sample"`` (a plain sample), ``"per-parameter"`` or ``"across-parameters"``.
@@ -160,142 +152,6 @@ def _invert_interval(u: float, se_u: float, z: float, power: float) -> tuple[flo
     hi = lo_u ** power if lo_u > 0 else math.inf
     lo = hi_u ** power if hi_u > 0 else math.inf
     return lo, hi
-
-
-# ----------------------------------------------------------------------------- fast SαS sampler
-STABLE_CHUNK = 1 << 17                   # samples per seeded chunk (fixed: results depend on it)
-_BLOCK = 2048                            # samples per vectorised block inside a chunk
-
-
-@numba.njit(**_jit)
-def _stable_chunk(rng, out, alpha, scale):
-    """Fill ``out`` (1-d) with ``scale`` × standard SαS draws from the numpy Generator ``rng``.
-
-    Per block of :data:`_BLOCK` samples: the uniforms, then the exponentials, then the
-    vectorised transform :func:`~sdesim.backends.stable_cms.cms_block`. At α = 1 (Cauchy,
-    ``Z = tan V``) the exponentials
-    are not needed and not drawn.
-    """
-    n = out.shape[0]
-    v = np.empty(_BLOCK)
-    w = np.empty(_BLOCK)
-    tmp = np.empty(_BLOCK)
-    for s in range(0, n, _BLOCK):
-        m = min(_BLOCK, n - s)
-        for i in range(m):
-            v[i] = (rng.random() - 0.5) * math.pi
-        if alpha == 1.0:
-            cauchy_block(v[:m], out[s:s + m], scale)
-            continue
-        for i in range(m):
-            w[i] = rng.standard_exponential()
-        cms_block(v[:m], w[:m], out[s:s + m], alpha, scale, tmp[:m])
-
-
-
-def stable_rvs(alpha: float, size, rng=None, *, scale: float = 1.0,
-               n_threads: int | None = None) -> np.ndarray:
-    """Fast bulk sampler of the symmetric α-stable law ``levy_stable(alpha, 0, scale=scale)``.
-
-    The same law and formula as :func:`sdesim.drivers.standard_stable` (Chambers–Mallows–Stuck,
-    characteristic function ``exp(-|scale·u|^α)``; ``N(0, 2 scale²)`` at α = 2), written for
-    throughput: one ``exp`` of two ``log`` s instead of two powers, the constants of α computed
-    once, ``cos((1-α)V)`` from the sines and cosines of ``V`` and ``αV``, and polynomial
-    ``sin``/``cos``/``log``/``exp`` (fdlibm's, about 1 ulp) that the compiler vectorises; the
-    result agrees with the reference formula to a relative ``~1e-14`` (tested to 1e-13).
-
-    Speed (``python -m bench.stable_sampler``, 10⁶ samples at α = 1.5, on a 2-core Xeon):
-    about 16 ms on one thread and 11-12 ms on two, against about 145 ms for
-    ``scipy.stats.levy_stable.rvs`` and 50 ms for ``standard_stable``; about 6 ms of the
-    one-thread time is drawing the uniforms and exponentials from the Generator.
-
-    The samples are drawn in chunks of :data:`STABLE_CHUNK` (131 072) in C order: chunk ``c``
-    uses the child generator ``c`` of ``rng`` (as :func:`sdesim.simulate`) in a numba kernel
-    that releases the GIL, and chunks run on ``n_threads`` threads. The result therefore never
-    depends on ``n_threads``. Within a chunk, each block of 2048 samples draws its uniforms,
-    then its exponentials (none at α = 1, where ``Z = tan V``), so the stream is a function of
-    the seed and of ``size`` (a shorter request is not a prefix of a longer one) and is not that
-    of ``standard_stable(rng, ...)``.
-
-    Parameters
-    ----------
-    alpha : float
-        Stability index in (0, 2] (one value; for one α per coordinate use
-        :func:`sdesim.drivers.standard_stable`).
-    size : int or tuple of int
-        Output shape, e.g. ``10**6`` or ``(n_paths, m)``.
-    rng : int, Generator, SeedSequence or None
-        Seed. A Generator is advanced by one draw (it seeds the chunks).
-    scale : float
-        Scale σ > 0.
-    n_threads : int, optional
-        Threads (default ``NUMBA_NUM_THREADS`` or the CPU count, at most the number of chunks).
-
-    Returns
-    -------
-    ndarray of shape ``size``, float64.
-
-    Raises
-    ------
-    ValueError
-        α outside (0, 2] or not a scalar, negative ``size``, ``scale <= 0``, ``n_threads < 1``.
-    TypeError
-        ``size`` is not an int or a tuple of ints.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> z = stable_rvs(1.5, (1000, 3), rng=0)
-    >>> z.shape
-    (1000, 3)
-    >>> bool(np.array_equal(stable_rvs(1.5, 10**5, rng=1, n_threads=1),
-    ...                     stable_rvs(1.5, 10**5, rng=1, n_threads=2)))
-    True
-
-    References
-    ----------
-    Chambers, Mallows & Stuck (1976), JASA 71:340; Weron (1996), Stat. Probab. Lett. 28:165;
-    fdlibm (Sun Microsystems, 1993) for the elementary functions; docs/theory.md §0.5, §C.6.
-    """
-    from .simulate import _child, _root_seed
-    a = alpha_array(alpha)
-    if a.ndim != 0:
-        raise ValueError(f"alpha must be a scalar for stable_rvs, got shape {a.shape} (use "
-                         f"sdesim.drivers.standard_stable for one alpha per coordinate)")
-    a = float(a)
-    sc = positive_float(scale, "scale")
-    shape = (size,) if np.ndim(size) == 0 else tuple(size)
-    try:
-        shape = tuple(int(operator.index(k)) for k in shape)
-    except TypeError:
-        raise TypeError(f"size must be an int or a tuple of ints, got {size!r}") from None
-    if any(k < 0 for k in shape):
-        raise ValueError(f"size must be non-negative, got {size!r}")
-    if n_threads is not None:
-        n_threads = positive_int(n_threads, "n_threads")
-    seed = _root_seed(rng)
-    out = np.empty(shape)
-    flat = out.reshape(-1)
-    n = flat.shape[0]
-    n_chunks = -(-n // STABLE_CHUNK)
-
-    def work(c: int) -> None:
-        _stable_chunk(_child(seed, c), flat[c * STABLE_CHUNK:(c + 1) * STABLE_CHUNK], a, sc)
-
-    threads = n_threads or int(os.environ.get("NUMBA_NUM_THREADS", os.cpu_count() or 1))
-    threads = min(threads, n_chunks)
-    if threads <= 1:
-        for c in range(n_chunks):
-            work(c)
-    else:
-        list(_executor(threads).map(work, range(n_chunks)))
-    return out
-
-
-@lru_cache(maxsize=8)
-def _executor(n_threads: int) -> ThreadPoolExecutor:
-    """A persistent pool of ``n_threads`` workers for :func:`stable_rvs` (saves ~0.5 ms a call)."""
-    return ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="sdesim-stable")
 
 
 # ----------------------------------------------------------------------------- estimators
@@ -469,36 +325,6 @@ def _mcculloch_point(x: np.ndarray, of: str = "its") -> tuple[float, float, floa
     return a, float(iqr / phi_of(a)), float(q50), bool(clipped)
 
 
-def fit_stable_quantiles(x) -> tuple[float, float, float]:
-    """Fit ``SαS(alpha, scale, loc)`` by McCulloch's quantile method (β = 0).
-
-    ``ν = (q95 - q05)/(q75 - q25)`` gives α through the exact table ``ν(α)`` (computed with
-    scipy, α ∈ [0.5, 2]; outside it α is clipped, as McCulloch does at α = 2); the scale is
-    ``(q75 - q25)/φ(α)``; the location is the median.
-
-    Parameters
-    ----------
-    x : array_like, shape (n,)
-
-    Returns
-    -------
-    (alpha, scale, loc) : tuple of float, in scipy's ``levy_stable(alpha, 0, loc, scale)``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sdesim.drivers import standard_stable
-    >>> a, s, m = fit_stable_quantiles(3 + 2 * standard_stable(np.random.default_rng(0), 1.5, (20_000,)))
-    >>> round(a, 1), round(s, 1), round(m, 1)
-    (1.5, 2.0, 3.0)
-
-    References
-    ----------
-    McCulloch (1986); docs/theory.md §B.4 (what ``levy_stable.fit`` starts from).
-    """
-    a, s, m, _ = _mcculloch_point(_samples(x))
-    return a, s, m
-
 
 def alpha_mcculloch(x, *, level: float = 0.95, n_boot: int = 200, rng=None) -> TailIndexEstimate:
     """McCulloch's quantile estimator of α with a percentile-bootstrap CI.
@@ -644,7 +470,7 @@ _ESTIMATORS = {"mohammadi": alpha_mohammadi, "logmoment": alpha_logmoment,
 
 
 def estimate_alpha(x, method: str = "mohammadi", **kwargs) -> TailIndexEstimate:
-    """Estimate α of a 1-d sample with the named ``method`` (see :data:`METHODS`).
+    """Estimate α of a 1-d sample with the named ``method`` (see :data:`TAIL_INDEX_METHODS`).
 
     Parameters
     ----------
@@ -670,7 +496,7 @@ def estimate_alpha(x, method: str = "mohammadi", **kwargs) -> TailIndexEstimate:
     True
     """
     if method not in _ESTIMATORS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        raise ValueError(f"method must be one of {TAIL_INDEX_METHODS}, got {method!r}")
     return _ESTIMATORS[method](x, **kwargs)
 
 
@@ -681,8 +507,9 @@ def collect_gradient_noise(oracle, x, n_batches: int, batch_size: int, *, rng=No
 
     Works with any oracle that has ``grad(x)`` and ``sample_grad(x, rng, batch_size)`` on states
     of shape ``(n, d)`` (the :mod:`sdesim.sgd` protocol): ``n_batches`` independent minibatch
-    gradients at the *same* ``x`` are drawn in chunks of ``chunk_size``, chunk ``c`` with its own
-    child generator of ``rng``, so the result depends on the seed and ``chunk_size`` only.
+    gradients at the *same* ``x`` are drawn in chunks of ``chunk_size`` by the chunk engine
+    (:func:`sdesim.engine.run_chunks`), chunk ``c`` with its own child generator of ``rng``, so
+    the result depends on the seed and ``chunk_size`` only.
 
     Parameters
     ----------
@@ -723,7 +550,6 @@ def collect_gradient_noise(oracle, x, n_batches: int, batch_size: int, *, rng=No
     ----------
     TMLR §5 and Xie et al. (2021) for the per-parameter protocol; docs/theory.md §B.1-B.2.
     """
-    from .simulate import _child, _root_seed
     x = as_finite_array(x, "x", ndim=(1,))
     n_batches = positive_int(n_batches, "n_batches")
     batch_size = positive_int(batch_size, "batch_size")
@@ -734,16 +560,19 @@ def collect_gradient_noise(oracle, x, n_batches: int, batch_size: int, *, rng=No
         if not callable(getattr(oracle, name, None)):
             raise TypeError(f"oracle must have a callable {name}(...), got {type(oracle).__name__}")
     d = x.shape[0]
-    seed = _root_seed(rng)
     out = np.empty((n_batches, d))
-    for c, lo in enumerate(range(0, n_batches, chunk_size)):
-        n = min(chunk_size, n_batches - lo)
-        g = np.asarray(oracle.sample_grad(np.broadcast_to(x, (n, d)).copy(), _child(seed, c),
+
+    def task(chunk) -> None:
+        n = chunk.stop - chunk.start
+        g = np.asarray(oracle.sample_grad(np.broadcast_to(x, (n, d)).copy(), chunk.rng,
                                           batch_size), dtype=float)
         if g.shape != (n, d):
             raise ValueError(f"oracle.sample_grad must return shape (n, d) = ({n}, {d}), "
                              f"got {g.shape}")
-        out[lo:lo + n] = g
+        out[chunk.start:chunk.stop] = g
+
+    for _ in run_chunks(task, n_batches, chunk_size, root_seed(rng)):
+        pass
     out = as_finite_array(out, "oracle.sample_grad(...)")
     if center == "mean":
         return out - out.mean(axis=0)
@@ -771,7 +600,7 @@ def tail_index(noise, *, protocol: str = "per-parameter", method: str = "mohamma
         parameters).
     protocol : {"per-parameter", "across-parameters"}
     method : str
-        One of :data:`METHODS`.
+        One of :data:`TAIL_INDEX_METHODS`.
     batches : int, slice or index array, optional
         Rows pooled by ``"across-parameters"`` (e.g. ``0`` for one minibatch).
     **kwargs
@@ -824,381 +653,3 @@ def _estimate_of(x: np.ndarray, what: str, method: str, kwargs: dict) -> TailInd
         return estimate_alpha(x, method, **kwargs)
     except ValueError as exc:
         raise ValueError(f"{what}: {exc}") from None
-
-
-# ----------------------------------------------------------------------------- fit comparison
-@dataclass(frozen=True)
-class FitComparison:
-    """Gaussian vs SαS fits of one sample, scored on a common histogram (TMLR Tables 1-2).
-
-    Attributes
-    ----------
-    edges : ndarray (bins + 1,)
-        Bin edges (equal width over the central ``range_quantiles`` of the sample).
-    counts : ndarray (bins,)
-        Sample counts per bin.
-    n : int
-        Sample size (counts are out of ``n``; values outside the range are in no bin).
-    gauss : tuple (mean, std)
-    stable : tuple (alpha, scale, loc)
-        scipy's ``levy_stable(alpha, 0, loc, scale)``.
-    sse : dict {"gauss": float, "stable": float}
-        Sum over bins of (histogram density - model's mean density on the bin)².
-    chi2 : dict {"gauss": float, "stable": float}
-        Pearson statistic Σ (O - E)² / E over the bins, E from the model's bin probabilities.
-    pvalue : dict {"gauss": float, "stable": float}
-        χ² tail probability with ``bins - 1 - k`` degrees of freedom (k = 2 or 3 fitted
-        parameters; approximate, since the parameters are not fitted to the binned data).
-    """
-
-    edges: np.ndarray
-    counts: np.ndarray
-    n: int
-    gauss: tuple
-    stable: tuple
-    sse: dict
-    chi2: dict
-    pvalue: dict
-
-    @property
-    def better(self) -> str:
-        """``"stable"`` or ``"gauss"``: the smaller χ² statistic."""
-        return "stable" if self.chi2["stable"] < self.chi2["gauss"] else "gauss"
-
-    def plot(self, ax=None):
-        """Histogram density with both fitted densities over it; returns the Axes."""
-        import matplotlib.pyplot as plt
-        if ax is None:
-            _, ax = plt.subplots(figsize=(5, 3.5))
-        w = np.diff(self.edges)
-        ax.bar(self.edges[:-1], self.counts / (self.n * w), width=w, align="edge",
-               color="0.8", edgecolor="0.6", label="sample")
-        t = np.linspace(self.edges[0], self.edges[-1], 300)
-        a, s, m = self.stable
-        ax.plot(t, _sps.norm.pdf(t, *self.gauss), "C0",
-                label=f"Gaussian (SSE {self.sse['gauss']:.3g}, χ² {self.chi2['gauss']:.3g})")
-        ax.plot(t, _sps.levy_stable.pdf(t, a, 0.0, m, s), "C3",
-                label=f"SαS α={a:.2f} (SSE {self.sse['stable']:.3g}, χ² {self.chi2['stable']:.3g})")
-        ax.set_xlabel("noise value")
-        ax.set_ylabel("density")
-        ax.legend(fontsize=7)
-        return ax
-
-    def __repr__(self) -> str:
-        return (f"FitComparison(n={self.n}, bins={self.counts.size}, SαS alpha="
-                f"{self.stable[0]:.3g}, SSE gauss/stable = {self.sse['gauss']:.3g}/"
-                f"{self.sse['stable']:.3g}, chi2 gauss/stable = {self.chi2['gauss']:.3g}/"
-                f"{self.chi2['stable']:.3g}, better={self.better!r})")
-
-
-def compare_fits(x, *, bins: int = 40, range_quantiles: tuple[float, float] = (0.005, 0.995),
-                 stable_fit: str = "mcculloch") -> FitComparison:
-    """Fit a Gaussian (MLE) and an SαS law (McCulloch or MLE) to ``x``; score both on a histogram.
-
-    The histogram has ``bins`` equal bins over the sample's ``range_quantiles`` (heavy tails
-    would otherwise put almost every value in a few bins). For each model, the expected count
-    of bin k is ``n (F(e_{k+1}) - F(e_k))``; SSE compares densities, χ² compares counts.
-    TMLR does not state its binning, so its absolute numbers are not comparable to these.
-
-    Parameters
-    ----------
-    x : array_like, shape (n,)
-    bins : int
-    range_quantiles : (float, float)
-    stable_fit : {"mcculloch", "mle"}
-        ``"mle"`` is slow (see :func:`alpha_mle`).
-
-    Returns
-    -------
-    FitComparison
-
-    Raises
-    ------
-    ValueError
-        Too few samples, non-finite values, bad ``bins``/``range_quantiles``/``stable_fit``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sdesim.drivers import standard_stable
-    >>> fc = compare_fits(standard_stable(np.random.default_rng(0), 1.5, (20_000,)))
-    >>> fc.better
-    'stable'
-
-    References
-    ----------
-    TMLR Tables 1-2 (SSE and χ² of the two fits); McCulloch (1986).
-    """
-    x = _samples(x)
-    bins = positive_int(bins, "bins")
-    if bins < 5:
-        raise ValueError(f"bins must be >= 5, got {bins}")
-    qlo, qhi = (float(v) for v in range_quantiles)
-    if not 0 <= qlo < qhi <= 1:
-        raise ValueError(f"range_quantiles must satisfy 0 <= lo < hi <= 1, got {range_quantiles}")
-    if stable_fit == "mcculloch":
-        a, s, m = fit_stable_quantiles(x)
-    elif stable_fit == "mle":
-        est = alpha_mle(x)
-        a, s, m = float(est.alpha), est.extra["scale"], est.extra["loc"]
-    else:
-        raise ValueError(f"stable_fit must be 'mcculloch' or 'mle', got {stable_fit!r}")
-    gauss = (float(x.mean()), float(x.std()))
-    edges = np.linspace(*np.quantile(x, [qlo, qhi]), bins + 1)
-    counts, _ = np.histogram(x, edges)
-    n, w = x.size, np.diff(edges)
-    probs = {"gauss": np.diff(_sps.norm.cdf(edges, *gauss)),
-             "stable": np.diff(_sps.levy_stable.cdf(edges, a, 0.0, m, s))}
-    dens = counts / (n * w)
-    sse, chi2, pval = {}, {}, {}
-    for key, p in probs.items():
-        E = np.maximum(n * p, 1e-300)
-        sse[key] = float(np.sum((dens - p / w) ** 2))
-        chi2[key] = float(np.sum((counts - E) ** 2 / E))
-        dof = bins - 1 - (2 if key == "gauss" else 3)
-        pval[key] = float(_sps.chi2.sf(chi2[key], dof))
-    return FitComparison(edges, counts, n, gauss, (a, s, m), sse, chi2, pval)
-
-
-# ----------------------------------------------------------------------------- Lévy SDE of SGD
-def power_law_scheduler(gamma: float) -> Callable[[float], float]:
-    """The scheduler ``s_t = (1 + t)^{γ - 1}`` (TMLR's "exponential" ``t^{γ-1}``, shifted).
-
-    TMLR's ``t^{γ-1}`` is a power law and singular at t = 0; the shift keeps ``s_0 = 1``. The
-    returned function is compiled with numba so SDEs built from it run on the numba backend.
-
-    Parameters
-    ----------
-    gamma : float
-        ``γ <= 1`` decays (γ = 1 is constant).
-
-    Returns
-    -------
-    callable ``s(t) -> float``
-
-    Examples
-    --------
-    >>> s = power_law_scheduler(0.5)
-    >>> round(s(3.0), 6)
-    0.5
-
-    References
-    ----------
-    TMLR §3, Thm. 4.1; docs/theory.md §C.6 (scheduler survival law, ``γ_l``).
-    """
-    g = float(as_finite_array(gamma, "gamma", ndim=(0,)))
-    import numba
-
-    @numba.njit(cache=False)
-    def s(t):
-        return (1.0 + t) ** (g - 1.0)
-    s.kind, s.params = "power_law", {"gamma": g}
-    return s
-
-
-def multistep_scheduler(milestones, factors) -> Callable[[float], float]:
-    """Piecewise-constant scheduler: ``s_t = factors[p]`` for ``t`` in ``(T_p, T_{p+1}]``.
-
-    With ``milestones = (T_1, ..., T_P)`` (increasing, > 0), ``s_t = factors[0]`` on
-    ``[0, T_1]``, ``factors[1]`` on ``(T_1, T_2]``, ..., ``factors[P]`` after ``T_P``
-    (e.g. ``factors = (1, 0.1, 0.01)``, PyTorch's MultiStepLR).
-
-    Parameters
-    ----------
-    milestones : array_like (P,)
-    factors : array_like (P + 1,)
-        Positive multipliers of the base learning rate.
-
-    Returns
-    -------
-    callable ``s(t) -> float`` (numba-compiled)
-
-    Raises
-    ------
-    ValueError
-        Non-increasing or non-positive milestones, wrong number or non-positive factors.
-
-    Examples
-    --------
-    >>> s = multistep_scheduler([1.0, 2.0], [1.0, 0.1, 0.01])
-    >>> s(0.5), s(1.5), s(5.0)
-    (1.0, 0.1, 0.01)
-
-    References
-    ----------
-    TMLR §3 (multi-step scheduler ``s_t = γ_p`` on ``(T_p, T_{p+1}]``).
-    """
-    T = as_finite_array(milestones, "milestones", ndim=(1,))
-    fac = as_finite_array(factors, "factors", ndim=(1,))
-    if np.any(T <= 0) or np.any(np.diff(T) <= 0):
-        raise ValueError(f"milestones must be positive and increasing, got {T.tolist()}")
-    if fac.shape[0] != T.shape[0] + 1:
-        raise ValueError(f"factors must have len(milestones) + 1 = {T.shape[0] + 1} entries, "
-                         f"got {fac.shape[0]}")
-    if np.any(fac <= 0):
-        raise ValueError(f"factors must be > 0, got {fac.tolist()}")
-    import numba
-
-    @numba.njit
-    def s(t):
-        p = 0
-        while p < T.shape[0] and t > T[p]:
-            p += 1
-        return fac[p]
-    s.kind, s.params = "multistep", {"milestones": T, "factors": fac}
-    return s
-
-
-@lru_cache(maxsize=None)
-def _maybe_compiled(fun: Callable, d: int) -> Callable:
-    """``fun`` compiled with numba when it compiles on a ``(2, d)`` probe, else ``fun`` itself.
-
-    The bound ``grad`` of an oracle with a numba kernel (every built-in one of
-    :mod:`sdesim.sgd`, e.g. ``Ackley().grad``) becomes a compiled function calling that kernel.
-    Memoised, so SDEs built from the same ``fun`` share one compiled function (and kernels).
-    """
-    if hasattr(fun, "py_func"):
-        return fun
-    import numba
-    kernel = _oracle_grad_kernel(fun)
-    if kernel is not None:
-        fn, params = kernel
-
-        @numba.njit
-        def grad(x):
-            return fn(x, params)
-        return grad
-    try:
-        jf = numba.njit(fun)
-        jf(np.zeros((2, d)))
-    except Exception:  # noqa: BLE001 - any numba failure means: keep the Python function
-        return fun
-    return jf
-
-
-def _oracle_grad_kernel(fun: Callable) -> tuple | None:
-    """``(fn, params)`` of :meth:`sdesim.sgd.Oracle.numba_kernel` when ``fun`` is the bound
-    ``grad`` of an oracle that has one, else ``None`` (duck-typed: levy does not import sgd)."""
-    owner = getattr(fun, "__self__", None)
-    kernel = getattr(owner, "numba_kernel", None)
-    if getattr(fun, "__name__", None) != "grad" or not callable(kernel):
-        return None
-    try:
-        return kernel("grad")
-    except NotImplementedError:
-        return None
-
-
-_SGD_FUNCTIONS: dict = {}
-
-
-def _sgd_sde_functions(gU: Callable, sched: Callable, time: str, expo: np.ndarray) -> tuple:
-    """Drift and noise factor of :func:`levy_sgd_sde`, one pair per (∇U, scheduler, time, α).
-
-    The noise scale ε is the driver's scale, not a constant of ``g``, so SDEs that differ only
-    in ε (or, for ``time="sgd"``, in α) share ``f`` and ``g``, and with them the compiled
-    numba kernels (:func:`sdesim.escape.exit_times` compiles once per ``(f, g)``).
-    """
-    key = (gU, sched, time, expo.tobytes() if time != "sgd" else expo.shape)
-    if key not in _SGD_FUNCTIONS:
-        if time == "sgd":
-            ones = np.ones(expo.shape)
-
-            def f(t, x):
-                return -sched(t) * gU(x)
-
-            def g(t):
-                return sched(t) * ones
-        else:
-            def f(t, x):
-                return -gU(x)
-
-            def g(t):
-                return sched(t) ** expo
-        _SGD_FUNCTIONS[key] = (f, g)
-    return _SGD_FUNCTIONS[key]
-
-
-@lru_cache(maxsize=1)
-def _constant_schedule() -> Callable[[float], float]:
-    """``s_t = 1`` (built once: every SDE without a scheduler shares it)."""
-    return power_law_scheduler(1.0)
-
-
-def levy_sgd_sde(grad_U: Callable, d: int, alpha, sigma, lr: float, *,
-                 scheduler: Callable[[float], float] | None = None,
-                 time: str = "sgd") -> SDE:
-    """The Lévy SDE of SGD with per-coordinate SαS noise and a learning-rate scheduler.
-
-    SGD with learning rate ``η s_k`` and SαS gradient noise of scale ``σ_l`` on coordinate l,
-    ``x_{k+1} = x_k - η s_k (∇U(x_k) - σ ⊙ Z_k)`` (Z symmetric, so the sign is a convention),
-    is *exactly* the Euler–Maruyama chain of
-
-    - ``time="sgd"`` (plain time ``t = kη``, step ``dt = η``):
-      ``dX = -s_t ∇U(X) dt + s_t ε ⊙ dL_t``;
-    - ``time="lr-weighted"`` (TMLR eq. 3, time ``τ = η Σ s_k``, step ``dτ = η s_k``):
-      ``dX = -∇U(X) dτ + s_τ^{(α-1)/α} ε ⊙ dL_τ``,
-
-    with ``ε_l = η^{(α_l - 1)/α_l} σ_l`` (docs/theory.md §0.6). At α = 2 and
-    ``σ = s/√2`` this is the usual Gaussian SGD SDE with ``Σ = s² I``. In the lr-weighted form
-    the scheduler is a function of τ.
-
-    Parameters
-    ----------
-    grad_U : callable ``grad_U(x) -> (n, d)``
-        Gradient of the loss on states ``(n, d)``. It is compiled with numba when it compiles
-        (numpy operations on 2-d float arrays, see :class:`sdesim.SDE`), and a built-in oracle's
-        ``grad`` (``sdesim.sgd.Ackley().grad``) runs its compiled kernel; otherwise the numba
-        backend warns and runs numpy.
-    d : int
-    alpha : float or array_like (d,)
-        Tail index per coordinate, in (0, 2].
-    sigma : float or array_like (d,)
-        SαS scale of the per-coordinate gradient noise (``levy_stable(alpha, 0, scale=σ)``).
-    lr : float
-        Base learning rate η.
-    scheduler : callable ``s(t) -> float``, optional
-        :func:`power_law_scheduler`, :func:`multistep_scheduler` or a numba-compiled function;
-        default constant 1.
-    time : {"sgd", "lr-weighted"}
-
-    Returns
-    -------
-    SDE
-        Additive noise ``g = s_t`` (or ``s_τ^{(α-1)/α}``) with driver ``Stable(alpha, scale=ε)``;
-        ``sde.eps`` holds ε (shape ``(d,)``).
-
-    Raises
-    ------
-    ValueError
-        α outside (0, 2], non-positive ``sigma``/``lr``, unknown ``time``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> sde = levy_sgd_sde(lambda x: x, 2, alpha=[1.5, 1.8], sigma=1.0, lr=0.01,
-    ...                    scheduler=multistep_scheduler([1.0], [1.0, 0.1]))
-    >>> sde.driver.alpha.tolist()
-    [1.5, 1.8]
-
-    References
-    ----------
-    TMLR eq. (3); docs/theory.md §0.6 (the SGD ↔ Lévy-SDE map and its two time scales).
-    """
-    if not callable(grad_U):
-        raise TypeError(f"grad_U must be callable grad_U(x) -> (n, d), got {type(grad_U).__name__}")
-    d = positive_int(d, "d")
-    a = alpha_array(alpha, d)
-    sig = np.broadcast_to(as_finite_array(sigma, "sigma", ndim=(0, 1)), (d,)).astype(float)
-    if np.any(sig <= 0):
-        raise ValueError(f"sigma must be > 0, got {sig.tolist()}")
-    eta = positive_float(lr, "lr")
-    if time not in ("sgd", "lr-weighted"):
-        raise ValueError(f"time must be 'sgd' or 'lr-weighted', got {time!r}")
-    eps = eta ** ((a - 1.0) / a) * sig
-    gU = _maybe_compiled(grad_U, d)
-    sched = scheduler if scheduler is not None else _constant_schedule()
-    f, g = _sgd_sde_functions(gU, sched, time, (a - 1.0) / a)
-    sde = SDE(f, g, d=d, noise="additive", driver=Stable(a, scale=eps), name="Lévy SGD SDE")
-    sde.eps, sde.lr, sde.scheduler, sde.time = eps, eta, sched, time
-    return sde
