@@ -112,16 +112,16 @@ def sdesim_fn(N, d, n, backend, n_threads=None):
     dt = T / n
 
     def run():
-        return sdesim.simulate(sde, x0, T, dt, N, save_at=[T], rng=0, backend=backend,
-                               n_threads=n_threads, quiet=True)
+        return sdesim.simulate(sde, x0, T=T, dt=dt, n_paths=N, save_at=[T], rng=0,
+                               backend=backend, n_threads=n_threads, quiet=True)
     return run
 
 
 def sdesim_warmup(backend):
     """A small call so that compilation / cache loading is never timed."""
     import sdesim
-    sdesim.simulate(sdesim.ou(1.0, 1.0, d=2), np.ones(2), 0.01, 0.001, 64, save_at=[0.01],
-                    rng=0, backend=backend, quiet=True)
+    sdesim.simulate(sdesim.ou(1.0, 1.0, d=2), np.ones(2), T=0.01, dt=0.001, n_paths=64,
+                    save_at=[0.01], rng=0, backend=backend, quiet=True)
 
 
 def torchsde_horizon(dt: float, steps: int) -> float:
@@ -239,8 +239,8 @@ import numpy as np, sdesim
 t_import = time.perf_counter() - t0
 sde = sdesim.ou(1.0, 1.0, d=1)
 def call():
-    sdesim.simulate(sde, np.ones(1), 0.01, 0.001, 16, save_at=[0.01], rng=0, backend="numba",
-                    quiet=True)
+    sdesim.simulate(sde, np.ones(1), T=0.01, dt=0.001, n_paths=16, save_at=[0.01], rng=0,
+                    backend="numba", quiet=True)
 t0 = time.perf_counter(); call(); t_first = time.perf_counter() - t0
 t0 = time.perf_counter(); call(); t_warm = time.perf_counter() - t0
 print(json.dumps({"import_s": t_import, "first_call_s": t_first, "warm_call_s": t_warm}))

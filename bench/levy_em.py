@@ -45,8 +45,8 @@ def _sdesim(N, d, n, backend, n_threads=None):
     x0 = np.zeros(d)
 
     def run():
-        return sdesim.simulate(sde, x0, T, T / n, N, save_at=[T], rng=0, backend=backend,
-                               n_threads=n_threads, quiet=True)
+        return sdesim.simulate(sde, x0, T=T, dt=T / n, n_paths=N, save_at=[T], rng=0,
+                               backend=backend, n_threads=n_threads, quiet=True)
     return run
 
 

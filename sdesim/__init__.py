@@ -4,14 +4,14 @@ Quick tour
 ----------
 >>> import sdesim
 >>> sde = sdesim.gbm(mu=0.5, sigma=0.4)
->>> est = sdesim.expectation(sde, x0=1.0, T=1.0, dt=0.01, g=lambda x: x[:, 0] ** 2,
+>>> est = sdesim.expectation(sde, 1.0, lambda x: x[:, 0] ** 2, T=1.0, dt=0.01,
 ...                          n_paths=10_000, rng=0, quiet=True)
 >>> est.n
 10000
 """
 import functools
 
-from .backends.common import SimulationDiverged
+from .backends import SimulationDiverged
 from .drivers import Brownian, Driver, Stable
 from .schemes import EulerMaruyama
 from . import exact

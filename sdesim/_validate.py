@@ -74,6 +74,51 @@ def thread_count(value) -> int | None:
     return n
 
 
+def initial_states(x0, n_paths: int, d: int) -> np.ndarray:
+    """Initial states ``(n_paths, d)`` from ``x0`` of shape ``()`` (d = 1), ``(d,)`` (shared,
+    returned as a broadcast view) or ``(n_paths, d)``; finite, numeric, named ``x0`` in errors."""
+    x = as_finite_array(x0, "x0", ndim=(0, 1, 2))
+    if x.ndim == 0:
+        if d != 1:
+            raise ValueError(f"x0 must have shape ({d},) or (n_paths, {d}), got a scalar")
+        x = x.reshape(1)
+    if x.ndim == 1:
+        if x.shape != (d,):
+            raise ValueError(f"x0 must have shape ({d},) or (n_paths, {d}), got {x.shape}")
+        return np.broadcast_to(x, (n_paths, d))
+    if x.shape != (n_paths, d):
+        raise ValueError(f"x0 must have shape ({d},) or (n_paths, {d}) = ({n_paths}, {d}), "
+                         f"got {x.shape}")
+    return x
+
+
+def callable_phi(phi, name: str = "phi"):
+    """``phi`` if it is callable, else a ``TypeError`` naming it."""
+    if not callable(phi):
+        raise TypeError(f"{name} must be a callable test function {name}(x) -> (n,) or (n, k) "
+                        f"on states x of shape (n, d), got {type(phi).__name__}")
+    return phi
+
+
+def phi_values(phi, x: np.ndarray, name: str = "phi") -> tuple[np.ndarray, bool]:
+    """``phi(x)`` on states ``(n, d)`` as ``(n, k)``, and whether ``phi`` gave one value per path.
+
+    Checks the shape and that the values are finite, naming ``name`` in errors.
+    """
+    val = np.asarray(phi(x), dtype=float)
+    n = x.shape[0]
+    scalar = val.ndim == 1
+    if scalar and val.shape[0] == n:
+        val = val[:, None]
+    elif val.ndim != 2 or val.shape[0] != n:
+        raise ValueError(f"{name} must map states of shape (n_paths, d) = {x.shape} to (n_paths,) "
+                         f"or (n_paths, k), got {val.shape}")
+    if not np.all(np.isfinite(val)):
+        raise ValueError(f"{name} returned non-finite values for {int(np.sum(~np.isfinite(val)))} "
+                         f"entries of finite states")
+    return val, scalar
+
+
 def alpha_array(alpha, m: int | None = None, name: str = "alpha") -> np.ndarray:
     """Return the stability index as a float array, checking 0 < alpha <= 2.
 

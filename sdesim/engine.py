@@ -31,19 +31,28 @@ Examples
 from __future__ import annotations
 
 import os
+import threading
+import time
+import warnings
 from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable, Iterator, TypeVar
 
 import numpy as np
 
 from ._validate import positive_int, thread_count
 
-__all__ = ["Chunk", "Executor", "Serial", "Threads", "root_seed", "child_generator",
-           "default_threads", "executor_for", "run_chunks"]
+__all__ = ["Chunk", "Executor", "Serial", "Threads", "Progress", "root_seed", "child_generator",
+           "default_threads", "executor_for", "run_chunks", "ETA_WARN_S", "ETA_WINDOW_S"]
 
 R = TypeVar("R")
+
+#: A run whose measured rate predicts more than this many seconds still to go warns (once),
+#: the rate being measured over ETA_WINDOW_S seconds after its first unit of reported work.
+ETA_WARN_S = 120.0
+ETA_WINDOW_S = 0.5
 
 
 def root_seed(rng) -> np.random.SeedSequence:
@@ -123,23 +132,28 @@ class Threads(Executor):
             yield from Serial().map_ordered(fn, n_tasks)
             return
         window = 2 * self.n_threads
-        with ThreadPoolExecutor(max_workers=min(self.n_threads, n_tasks),
-                                thread_name_prefix="sdesim") as pool:
-            pending = [pool.submit(fn, c) for c in range(min(window, n_tasks))]
-            nxt = len(pending)
-            try:
-                while pending:
-                    res = pending.pop(0).result()
-                    if nxt < n_tasks:
-                        pending.append(pool.submit(fn, nxt))
-                        nxt += 1
-                    yield res
-            finally:
-                for fut in pending:
-                    fut.cancel()
+        pool = _pool(self.n_threads)
+        pending = [pool.submit(fn, c) for c in range(min(window, n_tasks))]
+        nxt = len(pending)
+        try:
+            while pending:
+                res = pending.pop(0).result()
+                if nxt < n_tasks:
+                    pending.append(pool.submit(fn, nxt))
+                    nxt += 1
+                yield res
+        finally:  # on an error or an abandoned run, chunks not yet started never start
+            for fut in pending:
+                fut.cancel()
 
     def __repr__(self) -> str:
         return f"Threads({self.n_threads})"
+
+
+@lru_cache(maxsize=4)
+def _pool(n_threads: int) -> ThreadPoolExecutor:
+    """A persistent pool of ``n_threads`` workers (starting one costs ~0.5 ms a call)."""
+    return ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="sdesim")
 
 
 def default_threads() -> int:
@@ -191,3 +205,73 @@ def run_chunks(task: Callable[[Chunk], R], n_items: int, chunk_size: int,
                           child_generator(seed, *key, c)))
 
     return (executor or Serial()).map_ordered(one, n_chunks)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+class Progress:
+    """Progress of one run: a tqdm bar (after 2 s, unless ``quiet``) and one RuntimeWarning
+    (also when ``quiet``) when the rate measured over :data:`ETA_WINDOW_S` seconds after the
+    first report predicts more than :data:`ETA_WARN_S` seconds still to go.
+
+    The rate is measured from the first report on, so that warm-up (threads starting, memory
+    first touched) does not count; :meth:`update` may be called from several threads.
+
+    Parameters
+    ----------
+    total : int
+        Units of work in the run (e.g. path-steps).
+    quiet : bool
+    desc : str
+        Label of the bar.
+    entry : str
+        The public function running it, named in the warning.
+    unit : str
+    """
+
+    def __init__(self, total: int, quiet: bool, desc: str, entry: str, unit: str = "path-step"):
+        from tqdm.auto import tqdm
+        self.bar = tqdm(total=total, disable=quiet, delay=2.0, unit=unit, unit_scale=True,
+                        desc=desc, leave=False)
+        self.total, self.entry, self.unit, self.done = total, entry, unit, 0
+        self.first = None  # (time, done) at the first report
+        self.estimated = False
+        self.lock = threading.Lock()
+
+    def update(self, work: int) -> None:
+        """Report ``work`` more units done."""
+        with self.lock:
+            self.bar.update(work)
+            self.done += work
+            now = time.perf_counter()
+            if self.estimated:
+                return
+            if self.first is None:
+                self.first = (now, self.done)
+                return
+            t1, done1 = self.first
+            if now - t1 < ETA_WINDOW_S or now <= t1:
+                return
+            self.estimated = True
+            rate = (self.done - done1) / (now - t1)
+            left = (self.total - self.done) / rate
+        if left > ETA_WARN_S:
+            warnings.warn(
+                f"{self.entry}: this run will take about {_duration(left)} more "
+                f"({self.total:.3g} {self.unit}s at {rate:.3g} per second); interrupt it and use "
+                f"fewer n_paths or a larger dt for a quicker answer", RuntimeWarning, stacklevel=1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -6,34 +6,27 @@ the chunk size only — never on the backend's number of threads or on the order
 """
 from __future__ import annotations
 
-import os
-import threading
-import time
-import warnings
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import numpy as np
 
-from ._validate import as_finite_array, n_steps_for, positive_float, positive_int
+from ._validate import (as_finite_array, callable_phi, initial_states, n_steps_for, phi_values,
+                        positive_float, positive_int, renamed)
 from .backends import get_backend
-from .backends.common import SimulationDiverged
+from .backends import SimulationDiverged
+from .engine import Progress, executor_for, root_seed, run_chunks
 from .sde import SDE
 from .stats import Estimate, MomentAccumulator
 
 __all__ = ["simulate", "expectation", "expectation_levels", "Paths", "LevelEstimate",
-           "default_chunk_size", "SimulationDiverged"]
+           "default_chunk_size", "check_sde", "initial_states", "SimulationDiverged", "MAX_WORK"]
 
 MAX_SAVED_BYTES = 4 * 2**30
 #: Runs of this many path-dimension-steps ``n_paths × steps × max(d, m) × levels`` or more are
 #: refused: about a day at the ~1.5e8 per second that expectation() reaches on 2 cores (the
 #: random-number floor alone, ~1e9 per second, would take hours).
 MAX_WORK = 1e13
-#: A run whose measured rate predicts more than this many seconds still to go warns (once),
-#: the rate being measured over ETA_WINDOW_S seconds after its first block of steps.
-ETA_WARN_S = 120.0
-ETA_WINDOW_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -61,7 +54,7 @@ class Paths:
 
 @dataclass(frozen=True)
 class LevelEstimate:
-    """Estimates of ``E g(X^{h_k}_T)`` on several grids ``dts``, with their joint covariance.
+    """Estimates of ``E phi(X^{h_k}_T)`` on several grids ``dts``, with their joint covariance.
 
     Attributes
     ----------
@@ -106,41 +99,8 @@ def default_chunk_size(backend: str, d: int, n_paths: int, n_levels: int = 1) ->
     return max(1, min(cap, max(floor, -(-n_paths // 16))))
 
 
-def _root_seed(rng) -> np.random.SeedSequence:
-    if rng is None:
-        return np.random.SeedSequence()
-    if isinstance(rng, np.random.SeedSequence):
-        return rng
-    if isinstance(rng, np.random.Generator):
-        return np.random.SeedSequence(int(rng.integers(2**63)))
-    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-        return np.random.SeedSequence(int(rng))
-    raise TypeError(f"rng must be an int seed, numpy Generator, SeedSequence or None, "
-                    f"got {type(rng).__name__}")
-
-
-def _child(ss: np.random.SeedSequence, *key: int) -> np.random.Generator:
-    return np.random.Generator(np.random.PCG64(
-        np.random.SeedSequence(ss.entropy, spawn_key=tuple(ss.spawn_key) + key)))
-
-
-def _initial_states(x0, n_paths: int, d: int) -> np.ndarray:
-    x = as_finite_array(x0, "x0", ndim=(0, 1, 2))
-    if x.ndim == 0:
-        if d != 1:
-            raise ValueError(f"x0 must have shape ({d},) or (n_paths, {d}), got a scalar")
-        x = x.reshape(1)
-    if x.ndim == 1:
-        if x.shape != (d,):
-            raise ValueError(f"x0 must have shape ({d},) or (n_paths, {d}), got {x.shape}")
-        return np.broadcast_to(x, (n_paths, d))
-    if x.shape != (n_paths, d):
-        raise ValueError(f"x0 must have shape ({d},) or (n_paths, {d}) = ({n_paths}, {d}), "
-                         f"got {x.shape}")
-    return x
-
-
-def _check_sde(sde) -> SDE:
+def check_sde(sde) -> SDE:
+    """``sde`` if it is a :class:`~sdesim.sde.SDE`, else a ``TypeError`` naming ``sde``."""
     if not isinstance(sde, SDE):
         raise TypeError(f"sde must be a sdesim.SDE, got {type(sde).__name__}")
     return sde
@@ -158,59 +118,6 @@ def _check_work(entry: str, n_paths: int, n_fine: int, sde: SDE, levels: int) ->
             f"a larger dt, or split the work over several calls with different seeds")
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
-class _Progress:
-    """Progress of one run in path-steps: a tqdm bar (after 2 s, unless ``quiet``) and one
-    RuntimeWarning (also when ``quiet``) when the rate measured over the first
-    :data:`ETA_WINDOW_S` seconds after the first block predicts more than :data:`ETA_WARN_S`
-    seconds still to go.
-
-    The rate is measured from the first block's end on, so that warm-up (threads starting,
-    memory first touched) does not count; ``update`` may be called from several threads.
-    """
-
-    def __init__(self, total: int, quiet: bool, desc: str, entry: str):
-        from tqdm.auto import tqdm
-        self.bar = tqdm(total=total, disable=quiet, delay=2.0, unit="path-step", unit_scale=True,
-                        desc=desc, leave=False)
-        self.total, self.entry, self.done = total, entry, 0
-        self.first = None  # (time, done) at the end of the first block
-        self.estimated = False
-        self.lock = threading.Lock()
-
-    def update(self, work: int) -> None:
-        with self.lock:
-            self.bar.update(work)
-            self.done += work
-            now = time.perf_counter()
-            if self.estimated:
-                return
-            if self.first is None:
-                self.first = (now, self.done)
-                return
-            t1, done1 = self.first
-            if now - t1 < ETA_WINDOW_S or now <= t1:
-                return
-            self.estimated = True
-            rate = (self.done - done1) / (now - t1)
-            left = (self.total - self.done) / rate
-        if left > ETA_WARN_S:
-            warnings.warn(
-                f"{self.entry}: this run will take about {_duration(left)} more "
-                f"({self.total:.3g} path-steps at {rate:.3g} per second); interrupt it and use "
-                f"fewer n_paths or a larger dt for a quicker answer", RuntimeWarning, stacklevel=1)
-
-    def close(self) -> None:
-        self.bar.close()
-
-
 def _divergence_advice(entry: str) -> str:
     """How to see the non-finite paths, in words that fit the public function ``entry``."""
     if entry == "simulate":
@@ -223,11 +130,13 @@ def _chunks(sde: SDE, x0: np.ndarray, h: float, n_fine: int, ratios, save_steps,
             seed: np.random.SeedSequence, key: tuple, backend: str, chunk_size: int | None,
             n_threads: int | None, keep_nonfinite: bool, quiet: bool,
             desc: str, entry: str) -> Iterator[np.ndarray]:
-    """Yield ``(L, S, n_c, d)`` chunk results in chunk order (bounded memory).
+    """Yield ``(L, S, n_c, d)`` chunk results in chunk order (bounded memory), through the
+    chunk engine (:func:`sdesim.engine.run_chunks`).
 
     ``entry`` is the public function running it: errors name it and give advice that fits it.
     """
     n_paths, d = x0.shape
+    executor = executor_for(True, n_threads)  # checks n_threads before any work
     _check_work(entry, n_paths, n_fine, sde, len(ratios))
     probe = sde.probe_states(x0)
     sde.check(0.0, probe)
@@ -239,77 +148,40 @@ def _chunks(sde: SDE, x0: np.ndarray, h: float, n_fine: int, ratios, save_steps,
             module, backend = get_backend("numpy"), "numpy"
     size = positive_int(chunk_size, "chunk_size") if chunk_size is not None else \
         default_chunk_size(backend, d, n_paths, len(ratios))
-    n_chunks = -(-n_paths // size)
+    if not module.parallel:
+        executor = executor_for(False, None)
     ratios = tuple(int(r) for r in ratios)
     save_steps = np.asarray(save_steps, dtype=np.int64)
-    progress = _Progress(n_paths * n_fine, quiet, desc, entry)
+    kw = {"kernel": kernel} if kernel is not None else {}
 
-    def work(c: int) -> np.ndarray:
-        lo = c * size
-        xc = np.array(x0[lo:lo + size], dtype=float)
-        kw = {"kernel": kernel} if kernel is not None else {}
-        return module.run_chunk(sde, xc, h, n_fine, ratios, save_steps, _child(seed, *key, c),
-                                keep_nonfinite, progress=progress.update, **kw)
+    with Progress(n_paths * n_fine, quiet, desc, entry) as progress:
+        def work(chunk) -> np.ndarray:
+            xc = np.array(x0[chunk.start:chunk.stop], dtype=float)
+            return module.run_chunk(sde, xc, h, n_fine, ratios, save_steps, chunk.rng,
+                                    keep_nonfinite, progress=progress.update, **kw)
 
-    try:
-        if not module.parallel or n_chunks == 1:
-            for c in range(n_chunks):
-                yield work(c)
-            return
-        threads = n_threads or int(os.environ.get("NUMBA_NUM_THREADS", os.cpu_count() or 1))
-        window = 2 * threads
-        with ThreadPoolExecutor(max_workers=threads) as ex:
-            pending = [ex.submit(work, c) for c in range(min(window, n_chunks))]
-            nxt = len(pending)
-            try:
-                while pending:
-                    res = pending.pop(0).result()
-                    if nxt < n_chunks:
-                        pending.append(ex.submit(work, nxt))
-                        nxt += 1
-                    yield res
-            finally:  # on an error, chunks not yet started never start
-                for fut in pending:
-                    fut.cancel()
-    except SimulationDiverged as exc:
-        raise exc.in_call(entry, _divergence_advice(entry)) from None
-    finally:
-        progress.close()
+        try:
+            yield from run_chunks(work, n_paths, size, seed, key=key, executor=executor)
+        except SimulationDiverged as exc:
+            raise exc.in_call(entry, _divergence_advice(entry)) from None
 
 
-def _apply_g(g: Callable, x: np.ndarray) -> tuple[np.ndarray, bool]:
-    """``g`` on states ``(n, d)`` as ``(n, k)``, and whether ``g`` returned one value per path.
-
-    Checks the shape and that the values are finite.
-    """
-    val = np.asarray(g(x), dtype=float)
-    n = x.shape[0]
-    scalar = val.ndim == 1
-    if scalar and val.shape[0] == n:
-        val = val[:, None]
-    elif val.ndim != 2 or val.shape[0] != n:
-        raise ValueError(f"g must map states of shape (n_paths, d) = {x.shape} to (n_paths,) or "
-                         f"(n_paths, k), got {val.shape}")
-    if not np.all(np.isfinite(val)):
-        raise ValueError(f"g returned non-finite values for {int(np.sum(~np.isfinite(val)))} "
-                         f"entries of finite states")
-    return val, scalar
-
-
-def _save_grid(save_at, T: float, dt: float, n_steps: int) -> np.ndarray:
+def _save_grid(save_at, T: float, dt: float, n_steps: int, name: str = "save_at") -> np.ndarray:
     if save_at is None:
         return np.arange(n_steps + 1)
-    ts = as_finite_array(save_at, "save_at", ndim=(0, 1)).reshape(-1)
+    ts = as_finite_array(save_at, name, ndim=(0, 1)).reshape(-1)
+    if ts.size == 0:
+        raise ValueError(f"{name} must hold at least one time")
     if np.any(ts < 0) or np.any(ts > T * (1 + 1e-12)):
-        raise ValueError(f"save_at must lie in [0, T] = [0, {T}], got {ts.min()}..{ts.max()}")
+        raise ValueError(f"{name} must lie in [0, T] = [0, {T}], got {ts.min()}..{ts.max()}")
     k = np.rint(ts / dt).astype(np.int64)
     if np.any(np.abs(k * dt - ts) > 1e-9 * max(1.0, T)):
-        raise ValueError(f"save_at times must be multiples of dt = {dt}")
+        raise ValueError(f"{name} times must be multiples of dt = {dt}")
     return np.unique(k)
 
 
 # ----------------------------------------------------------------------------- public API
-def simulate(sde: SDE, x0, T: float, dt: float, n_paths: int = 1, *, save_at=None, rng=None,
+def simulate(sde: SDE, x0, *, T: float, dt: float, n_paths: int = 1, save_at=None, rng=None,
              backend: str = "numba", chunk_size: int | None = None,
              n_threads: int | None = None, on_nonfinite: str = "raise",
              quiet: bool = False) -> Paths:
@@ -343,7 +215,7 @@ def simulate(sde: SDE, x0, T: float, dt: float, n_paths: int = 1, *, save_at=Non
         Turn off the progress bar (in path-steps; it only appears on runs longer than 2 s) and
         the note on stderr while numba compiles a new ``f``/``g``. A RuntimeWarning with the
         expected duration is given in any case when a run will take more than
-        :data:`ETA_WARN_S` seconds.
+        :data:`sdesim.engine.ETA_WARN_S` seconds.
 
     Returns
     -------
@@ -366,22 +238,23 @@ def simulate(sde: SDE, x0, T: float, dt: float, n_paths: int = 1, *, save_at=Non
     >>> paths.xs.shape
     (101, 100, 1)
     """
-    sde = _check_sde(sde)
+    sde = check_sde(sde)
     T = positive_float(T, "T")
     dt = positive_float(dt, "dt")
     n_paths = positive_int(n_paths, "n_paths")
     if on_nonfinite not in ("raise", "keep"):
         raise ValueError(f"on_nonfinite must be 'raise' or 'keep', got {on_nonfinite!r}")
     n_steps = n_steps_for(T, dt)
+    _check_work("simulate", n_paths, n_steps, sde, 1)
     steps = _save_grid(save_at, T, dt, n_steps)
     nbytes = len(steps) * n_paths * sde.d * 8
     if nbytes > MAX_SAVED_BYTES:
         raise ValueError(f"saving {len(steps)} times x {n_paths} paths x d={sde.d} needs "
                          f"{nbytes / 2**30:.1f} GiB; pass fewer save_at times or use expectation()")
-    x = _initial_states(x0, n_paths, sde.d)
+    x = initial_states(x0, n_paths, sde.d)
     xs = np.empty((len(steps), n_paths, sde.d))
     i = 0
-    for res in _chunks(sde, x, dt, n_steps, (1,), steps, _root_seed(rng), (), backend,
+    for res in _chunks(sde, x, dt, n_steps, (1,), steps, root_seed(rng), (), backend,
                        chunk_size, n_threads, on_nonfinite == "keep", quiet, "simulate",
                        "simulate"):
         xs[:, i:i + res.shape[2]] = res[0]
@@ -389,42 +262,46 @@ def simulate(sde: SDE, x0, T: float, dt: float, n_paths: int = 1, *, save_at=Non
     return Paths(steps * dt, xs)
 
 
-def expectation(sde: SDE, x0, T: float, dt: float, g: Callable, n_paths: int, *, times=None,
+@renamed(g="phi")
+def expectation(sde: SDE, x0, phi: Callable, *, T: float, dt: float, n_paths: int, times=None,
                 rng=None, backend: str = "numba", chunk_size: int | None = None,
                 n_threads: int | None = None, quiet: bool = False) -> Estimate:
-    """Monte-Carlo estimate of ``E g(X_T)`` (or at several ``times``), streamed over chunks.
+    """Monte-Carlo estimate of ``E phi(X_T)`` (or at several ``times``), streamed over chunks.
 
     Memory is bounded by a few chunks whatever ``n_paths`` (10⁸ paths run in constant memory):
-    each chunk's values of ``g`` are merged into Welford/Chan accumulators and dropped.
+    each chunk's values of ``phi`` are merged into Welford/Chan accumulators and dropped.
 
     Parameters
     ----------
     sde, x0, T, dt, rng, backend, chunk_size, n_threads, quiet
         As in :func:`simulate`.
-    g : callable ``g(x) -> (n,)`` or ``(n, k)``
-        Test function on states ``x`` of shape ``(n, d)``.
+    phi : callable ``phi(x) -> (n,)`` or ``(n, k)``
+        Test function on states ``x`` of shape ``(n, d)`` (named ``phi``: ``g`` is the SDE's
+        diffusion).
     n_paths : int
+        At least 2 (a standard error needs two paths).
     times : array_like, optional
         Times (multiples of ``dt``) at which to estimate; default ``T`` only.
 
     Returns
     -------
     Estimate
-        ``mean``/``stderr`` of shape ``()`` (scalar ``g``, ``times=None``), ``(k,)``,
+        ``mean``/``stderr`` of shape ``()`` (scalar ``phi``, ``times=None``), ``(k,)``,
         ``(n_times,)`` or ``(n_times, k)``; ``n = n_paths``.
 
     Raises
     ------
     ValueError
-        As :func:`simulate`; ``g`` returning a wrong shape or non-finite values.
+        As :func:`simulate`; ``phi`` returning a wrong shape or non-finite values; ``times``
+        empty, with duplicates or off the grid; ``n_paths < 2``.
     SimulationDiverged
         A state became non-finite.
 
     Examples
     --------
     >>> import sdesim
-    >>> est = sdesim.expectation(sdesim.gbm(0.5, 0.4), 1.0, T=1.0, dt=0.01,
-    ...                          g=lambda x: x[:, 0], n_paths=100_000, rng=1, quiet=True)
+    >>> est = sdesim.expectation(sdesim.gbm(0.5, 0.4), 1.0, lambda x: x[:, 0], T=1.0, dt=0.01,
+    ...                          n_paths=100_000, rng=1, quiet=True)
     >>> bool(abs(est.zscore(1.0 * (1 + 0.005) ** 100)) < 5)
     True
 
@@ -432,23 +309,24 @@ def expectation(sde: SDE, x0, T: float, dt: float, g: Callable, n_paths: int, *,
     ----------
     Chan, Golub & LeVeque (1979) for the streaming merge.
     """
-    sde = _check_sde(sde)
+    sde = check_sde(sde)
+    phi = callable_phi(phi)
     T = positive_float(T, "T")
     dt = positive_float(dt, "dt")
-    n_paths = positive_int(n_paths, "n_paths")
-    if not callable(g):
-        raise TypeError(f"g must be callable g(x) -> (n,) or (n, k), got {type(g).__name__}")
+    n_paths = positive_int(n_paths, "n_paths", minimum=2)
     n_steps = n_steps_for(T, dt)
-    steps = _save_grid(T if times is None else times, T, dt, n_steps)
+    if times is not None and np.size(times) == 0:
+        raise ValueError("times must hold at least one time (or be None for T only)")
+    steps = _save_grid(T if times is None else times, T, dt, n_steps, "times")
     if times is not None and len(steps) != np.size(times):
         raise ValueError("times must not contain duplicates")
-    x = _initial_states(x0, n_paths, sde.d)
+    x = initial_states(x0, n_paths, sde.d)
     acc = None
-    for res in _chunks(sde, x, dt, n_steps, (1,), steps, _root_seed(rng), (), backend,
+    for res in _chunks(sde, x, dt, n_steps, (1,), steps, root_seed(rng), (), backend,
                        chunk_size, n_threads, False, quiet, "expectation", "expectation"):
         vals = []
         for s in range(len(steps)):
-            v, scalar = _apply_g(g, res[0, s])
+            v, scalar = phi_values(phi, res[0, s])
             vals.append(v)
         if acc is None:
             acc = MomentAccumulator(len(steps) * vals[0].shape[1])
@@ -463,11 +341,12 @@ def expectation(sde: SDE, x0, T: float, dt: float, g: Callable, n_paths: int, *,
     return Estimate(est.mean.reshape(shape)[()], est.stderr.reshape(shape)[()], est.n)
 
 
-def expectation_levels(sde: SDE, x0, T: float, dts, g: Callable, n_paths: int, *,
+@renamed(g="phi")
+def expectation_levels(sde: SDE, x0, phi: Callable, *, T: float, dts, n_paths: int,
                        coupled: bool = True, rng=None, backend: str = "numba",
                        chunk_size: int | None = None, n_threads: int | None = None,
                        quiet: bool = False) -> LevelEstimate:
-    """Estimate ``E g(X^{h}_T)`` for every step ``h`` in ``dts``, coupled or independent.
+    """Estimate ``E phi(X^{h}_T)`` for every step ``h`` in ``dts``, coupled or independent.
 
     Coupled: one fine driving path per sample (step ``min(dts)``); every coarser grid is driven
     by the sums of the fine increments it contains (exact for Brownian and α-stable drivers), so
@@ -481,9 +360,10 @@ def expectation_levels(sde: SDE, x0, T: float, dts, g: Callable, n_paths: int, *
     dts : sequence of float (K,)
         Step sizes; each must divide ``T``, and when coupled each must be an integer multiple
         of the smallest.
-    g : callable ``g(x) -> (n,)``
+    phi : callable ``phi(x) -> (n,)``
+        Test function on states ``(n, d)``.
     n_paths : int
-        Paths per grid.
+        Paths per grid, at least 2.
     coupled : bool
 
     Returns
@@ -493,33 +373,35 @@ def expectation_levels(sde: SDE, x0, T: float, dts, g: Callable, n_paths: int, *
     Raises
     ------
     ValueError
-        ``dts`` that cannot be coupled or do not divide ``T``; bad ``g``.
+        ``dts`` empty, that cannot be coupled or do not divide ``T``; bad ``phi``.
 
     Examples
     --------
     >>> import sdesim
-    >>> le = sdesim.expectation_levels(sdesim.gbm(0.5, 0.4), 1.0, 1.0, [0.5, 0.25],
-    ...                                lambda x: x[:, 0] ** 2, 10_000, rng=0, quiet=True)
+    >>> le = sdesim.expectation_levels(sdesim.gbm(0.5, 0.4), 1.0, lambda x: x[:, 0] ** 2,
+    ...                                T=1.0, dts=[0.5, 0.25], n_paths=10_000, rng=0, quiet=True)
     >>> le.cov.shape
     (2, 2)
     """
-    sde = _check_sde(sde)
+    sde = check_sde(sde)
+    phi = callable_phi(phi)
     T = positive_float(T, "T")
-    n_paths = positive_int(n_paths, "n_paths")
-    if not callable(g):
-        raise TypeError(f"g must be callable g(x) -> (n,), got {type(g).__name__}")
+    n_paths = positive_int(n_paths, "n_paths", minimum=2)
+    if np.size(dts) == 0:
+        raise ValueError("dts must hold at least one step size")
     dts = np.asarray([positive_float(h, "dts") for h in np.atleast_1d(dts)])
     if len(np.unique(dts)) != len(dts):
         raise ValueError(f"dts must be distinct, got {dts.tolist()}")
     steps = [n_steps_for(T, h, "dts") for h in dts]
-    x = _initial_states(x0, n_paths, sde.d)
-    seed = _root_seed(rng)
+    x = initial_states(x0, n_paths, sde.d)
+    seed = root_seed(rng)
     K = len(dts)
 
     def values(res_level: np.ndarray) -> np.ndarray:
-        v, _ = _apply_g(g, res_level)
+        v, _ = phi_values(phi, res_level)
         if v.shape[1] != 1:
-            raise ValueError(f"g must return one value per path, shape (n_paths,), got {v.shape}")
+            raise ValueError(f"phi must return one value per path, shape (n_paths,), got "
+                             f"{v.shape}")
         return v[:, 0]
 
     if coupled:

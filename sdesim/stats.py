@@ -7,6 +7,8 @@ from statistics import NormalDist
 
 import numpy as np
 
+from ._validate import positive_int
+
 __all__ = ["Estimate", "MomentAccumulator", "normal_quantile"]
 
 
@@ -87,7 +89,7 @@ class MomentAccumulator:
     """
 
     def __init__(self, dim: int, full_cov: bool = False):
-        self.dim, self.full_cov = int(dim), bool(full_cov)
+        self.dim, self.full_cov = positive_int(dim, "dim"), bool(full_cov)
         self.n = 0
         self.mean = np.zeros(self.dim)
         self.m2 = np.zeros((self.dim, self.dim)) if full_cov else np.zeros(self.dim)

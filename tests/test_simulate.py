@@ -78,9 +78,9 @@ def test_seed_types_and_reproducibility():
 def test_gbm_moments_match_exact_em_chain(backend):
     mu, sigma, h, n = 0.5, 0.4, 0.1, 10
     exact = sdesim.exact.em_chain_moments([[mu]], [[[sigma]]], [1.0], h, n)
-    est = sdesim.expectation(sdesim.gbm(mu, sigma), 1.0, 1.0, h,
-                             lambda x: np.stack([x[:, 0], x[:, 0] ** 2], 1), 200_000,
-                             rng=1, backend=backend, quiet=True)
+    est = sdesim.expectation(sdesim.gbm(mu, sigma), 1.0,
+                             lambda x: np.stack([x[:, 0], x[:, 0] ** 2], 1), T=1.0, dt=h,
+                             n_paths=200_000, rng=1, backend=backend, quiet=True)
     z = est.zscore([exact.mean[0], exact.second[0, 0]])
     assert np.all(np.abs(z) < 4.5), z
 
@@ -89,9 +89,9 @@ def test_linear_noncommuting_second_moments_match_em_chain():
     A, Bs = _lin2()
     h, n = 0.05, 20
     exact = sdesim.exact.em_chain_moments(A, Bs, [1.0, -0.5], h, n)
-    g = lambda x: np.stack([x[:, 0], x[:, 1], x[:, 0] ** 2, x[:, 0] * x[:, 1], x[:, 1] ** 2], 1)
-    est = sdesim.expectation(sdesim.linear(A, Bs), [1.0, -0.5], 1.0, h, g, 200_000, rng=4,
-                             quiet=True)
+    phi = lambda x: np.stack([x[:, 0], x[:, 1], x[:, 0] ** 2, x[:, 0] * x[:, 1], x[:, 1] ** 2], 1)
+    est = sdesim.expectation(sdesim.linear(A, Bs), [1.0, -0.5], phi, T=1.0, dt=h,
+                             n_paths=200_000, rng=4, quiet=True)
     P = exact.second
     ref = [exact.mean[0], exact.mean[1], P[0, 0], P[0, 1], P[1, 1]]
     assert np.all(np.abs(est.zscore(ref)) < 4.5)
@@ -102,9 +102,9 @@ def test_ou_covariance_at_several_times_matches_em_chain():
     B = np.array([[0.5, 0.0], [0.2, 0.7]])
     h = 0.02
     times = [0.1, 0.5, 1.0]
-    g = lambda x: np.stack([x[:, 0], x[:, 0] ** 2, x[:, 0] * x[:, 1], x[:, 1] ** 2], 1)
-    est = sdesim.expectation(sdesim.ou(A, B), [1.0, 1.0], 1.0, h, g, 100_000, times=times,
-                             rng=8, quiet=True)
+    phi = lambda x: np.stack([x[:, 0], x[:, 0] ** 2, x[:, 0] * x[:, 1], x[:, 1] ** 2], 1)
+    est = sdesim.expectation(sdesim.ou(A, B), [1.0, 1.0], phi, T=1.0, dt=h, n_paths=100_000,
+                             times=times, rng=8, quiet=True)
     assert est.mean.shape == (3, 4)
     for k, t in enumerate(times):
         m = sdesim.exact.ou_em_chain_moments(A, B, [1.0, 1.0], h, round(t / h))
@@ -117,7 +117,7 @@ def test_expectation_streams_what_simulate_returns():
     sde = sdesim.ou(1.0, 1.0, d=2)
     kw = dict(T=1.0, dt=0.05, rng=2, chunk_size=100, quiet=True)
     p = sdesim.simulate(sde, [0.5, 0.5], n_paths=1000, save_at=[1.0], **kw)
-    e = sdesim.expectation(sde, [0.5, 0.5], g=lambda x: x, n_paths=1000, **kw)
+    e = sdesim.expectation(sde, [0.5, 0.5], lambda x: x, n_paths=1000, **kw)
     np.testing.assert_allclose(e.mean, p.xs[0].mean(0), rtol=1e-12)
     np.testing.assert_allclose(e.stderr, p.xs[0].std(0, ddof=1) / np.sqrt(1000), rtol=1e-10)
 
@@ -125,18 +125,16 @@ def test_expectation_streams_what_simulate_returns():
 def test_expectation_shapes():
     sde = sdesim.ou(1.0, 1.0)
     kw = dict(x0=0.0, T=1.0, dt=0.1, n_paths=100, rng=0, quiet=True)
-    assert np.ndim(sdesim.expectation(sde, g=lambda x: x[:, 0], **kw).mean) == 0
-    assert sdesim.expectation(sde, g=lambda x: x, **kw).mean.shape == (1,)
-    assert sdesim.expectation(sde, g=lambda x: x[:, 0], times=[0.5, 1.0], **kw).mean.shape == (2,)
+    assert np.ndim(sdesim.expectation(sde, phi=lambda x: x[:, 0], **kw).mean) == 0
+    assert sdesim.expectation(sde, phi=lambda x: x, **kw).mean.shape == (1,)
+    assert sdesim.expectation(sde, phi=lambda x: x[:, 0], times=[0.5, 1.0], **kw).mean.shape == (2,)
 
 
 def test_expectation_levels_coupled_differences_have_small_variance():
     sde = sdesim.gbm(0.5, 0.4)
-    le = sdesim.expectation_levels(sde, 1.0, 1.0, [1 / 8, 1 / 16, 1 / 32],
-                                   lambda x: x[:, 0] ** 2, 50_000, rng=0, quiet=True)
-    ind = sdesim.expectation_levels(sde, 1.0, 1.0, [1 / 8, 1 / 16, 1 / 32],
-                                    lambda x: x[:, 0] ** 2, 50_000, rng=0, quiet=True,
-                                    coupled=False)
+    kw = dict(T=1.0, dts=[1 / 8, 1 / 16, 1 / 32], n_paths=50_000, rng=0, quiet=True)
+    le = sdesim.expectation_levels(sde, 1.0, lambda x: x[:, 0] ** 2, **kw)
+    ind = sdesim.expectation_levels(sde, 1.0, lambda x: x[:, 0] ** 2, coupled=False, **kw)
     var_diff_coupled = le.cov[0, 0] + le.cov[1, 1] - 2 * le.cov[0, 1]
     var_diff_indep = ind.cov[0, 0] + ind.cov[1, 1]
     assert var_diff_coupled < 0.1 * var_diff_indep
@@ -146,14 +144,15 @@ def test_expectation_levels_coupled_differences_have_small_variance():
         ex = sdesim.exact.em_chain_moments([[0.5]], [[[0.4]]], [1.0], h, round(1 / h)).second[0, 0]
         assert abs(le.mean[k] - ex) / le.stderr[k] < 4.5
     with pytest.raises(ValueError, match="dts"):
-        sdesim.expectation_levels(sde, 1.0, 1.0, [0.5, 0.2], lambda x: x[:, 0], 10, quiet=True)
+        sdesim.expectation_levels(sde, 1.0, lambda x: x[:, 0], T=1.0, dts=[0.5, 0.2], n_paths=10,
+                                  quiet=True)
 
 
 # ----------------------------------------------------------------------------- errors
 def test_wrong_drift_shape_names_f():
     sde = sdesim.SDE(lambda t, x: x[:, 0], lambda t, x: x, d=2)
     with pytest.raises(ValueError, match=r"f\(t, x\) must return shape"):
-        sdesim.simulate(sde, [1.0, 1.0], 1.0, 0.1, 10, quiet=True)
+        sdesim.simulate(sde, [1.0, 1.0], T=1.0, dt=0.1, n_paths=10, quiet=True)
 
 
 @pytest.mark.parametrize("noise,g,match", [
@@ -165,7 +164,7 @@ def test_wrong_drift_shape_names_f():
 def test_wrong_diffusion_shape_names_g(noise, g, match):
     sde = sdesim.SDE(lambda t, x: -x, g, d=2, m=3 if noise == "general" else None, noise=noise)
     with pytest.raises(ValueError, match=match):
-        sdesim.simulate(sde, [1.0, 1.0], 1.0, 0.1, 10, quiet=True)
+        sdesim.simulate(sde, [1.0, 1.0], T=1.0, dt=0.1, n_paths=10, quiet=True)
 
 
 @pytest.mark.parametrize("T,dt,match", [
@@ -177,14 +176,14 @@ def test_wrong_diffusion_shape_names_g(noise, g, match):
 ])
 def test_bad_steps(T, dt, match):
     with pytest.raises(ValueError, match=match):
-        sdesim.simulate(sdesim.ou(1.0, 1.0), 0.0, T, dt, 10, quiet=True)
+        sdesim.simulate(sdesim.ou(1.0, 1.0), 0.0, T=T, dt=dt, n_paths=10, quiet=True)
 
 
 @pytest.mark.parametrize("x0,match", [([np.nan], "x0 must be finite"), ([np.inf], "x0 must be finite"),
                                       ([1.0, 2.0], r"x0 must have shape \(1,\)")])
 def test_bad_x0(x0, match):
     with pytest.raises(ValueError, match=match):
-        sdesim.simulate(sdesim.ou(1.0, 1.0), x0, 1.0, 0.1, 10, quiet=True)
+        sdesim.simulate(sdesim.ou(1.0, 1.0), x0, T=1.0, dt=0.1, n_paths=10, quiet=True)
 
 
 def test_bad_noise_kind_and_dimensions():
@@ -202,14 +201,14 @@ def test_divergence_reports_step_time_and_paths(backend):
     # overflows after a few dozen steps on every path.
     sde = sdesim.SDE(lambda t, x: x * x, lambda t, x: 0.1 * x, d=1)
     with pytest.raises(sdesim.SimulationDiverged) as info:
-        sdesim.simulate(sde, [1.0], 5.0, 0.05, 40, rng=0, backend=backend, quiet=True,
-                        chunk_size=40)
+        sdesim.simulate(sde, [1.0], T=5.0, dt=0.05, n_paths=40, rng=0, backend=backend,
+                        quiet=True, chunk_size=40)
     err = info.value
     assert err.step >= 1 and err.time == pytest.approx(err.step * 0.05)
     assert 1 <= err.n_paths <= 40
     assert f"step {err.step}" in str(err) and "t = " in str(err) and "paths" in str(err)
-    kept = sdesim.simulate(sde, [1.0], 5.0, 0.05, 40, rng=0, backend=backend, quiet=True,
-                           on_nonfinite="keep", save_at=[5.0])
+    kept = sdesim.simulate(sde, [1.0], T=5.0, dt=0.05, n_paths=40, rng=0, backend=backend,
+                           quiet=True, on_nonfinite="keep", save_at=[5.0])
     assert not np.all(np.isfinite(kept.xs))
 
 
@@ -218,8 +217,9 @@ def test_numba_fallback_warns_and_still_runs():
         return np.array([[float(v) for v in row] for row in -x])  # not compilable by numba
     sde = sdesim.SDE(f, lambda t, x: np.ones_like(x), d=1)
     with pytest.warns(RuntimeWarning, match="numba could not compile"):
-        p = sdesim.simulate(sde, [1.0], 0.1, 0.01, 5, rng=0, quiet=True)
-    ref = sdesim.simulate(sde, [1.0], 0.1, 0.01, 5, rng=0, quiet=True, backend="numpy")
+        p = sdesim.simulate(sde, [1.0], T=0.1, dt=0.01, n_paths=5, rng=0, quiet=True)
+    ref = sdesim.simulate(sde, [1.0], T=0.1, dt=0.01, n_paths=5, rng=0, quiet=True,
+                          backend="numpy")
     assert np.array_equal(p.xs, ref.xs)
 
 

@@ -34,13 +34,14 @@ def chi2_quantile_ok(d, cov, alpha=1e-4):
 
 @pytest.fixture(scope="module")
 def gbm_exact():
-    return weak_order(sdesim.gbm(MU, SIGMA), X0, T, square, DTS, 200_000, exact=EXACT_GBM,
-                      rng=1, quiet=True)
+    return weak_order(sdesim.gbm(MU, SIGMA), X0, square, T=T, dts=DTS, n_paths=200_000,
+                      exact=EXACT_GBM, rng=1, quiet=True)
 
 
 @pytest.fixture(scope="module")
 def gbm_coupled():
-    return weak_order(sdesim.gbm(MU, SIGMA), X0, T, square, DTS, 200_000, rng=2, quiet=True)
+    return weak_order(sdesim.gbm(MU, SIGMA), X0, square, T=T, dts=DTS, n_paths=200_000, rng=2,
+                      quiet=True)
 
 
 # ------------------------------------------------------------------------------ GBM
@@ -78,8 +79,8 @@ def test_gbm_means_match_exact_em_chain_moments(fixture, request):
 
 
 def test_independent_sampling_is_much_noisier(gbm_coupled):
-    r = weak_order(sdesim.gbm(MU, SIGMA), X0, T, square, DTS, 20_000, coupled=False, rng=3,
-                   quiet=True)
+    r = weak_order(sdesim.gbm(MU, SIGMA), X0, square, T=T, dts=DTS, n_paths=20_000,
+                   coupled=False, rng=3, quiet=True)
     assert not r.coupled
     assert np.allclose(r.cov, np.diag(np.diag(r.cov)))          # independent levels
     # per-path variance of a difference: O(1) independent, O(h) coupled
@@ -104,7 +105,7 @@ def test_linear_2d_noncommuting_noise_order_one(with_exact):
     assert not np.allclose(B2[0] @ B2[1], B2[1] @ B2[0])
     exact = float(np.trace(sdesim.exact.linear_moments(A2, B2, X02, T).second))
     dts = [T / 2 ** k for k in range(1, 8)]                    # T/2 ... T/128
-    r = weak_order(sdesim.linear(A2, B2), X02, T, sq_norm, dts, 200_000,
+    r = weak_order(sdesim.linear(A2, B2), X02, sq_norm, T=T, dts=dts, n_paths=200_000,
                    exact=exact if with_exact else None, rng=4, quiet=True)
     lo, hi = r.order_ci
     assert r.fit.status == "ok" and lo <= 1.0 <= hi and r.ci_halfwidth <= 0.12
@@ -116,12 +117,12 @@ def test_linear_2d_noncommuting_noise_order_one(with_exact):
 
 # ------------------------------------------------------------------------------ α-stable
 
-@pytest.mark.parametrize("g", [lambda x: x[:, 0], lambda x: x[:, 0] ** 2],
+@pytest.mark.parametrize("phi", [lambda x: x[:, 0], lambda x: x[:, 0] ** 2],
                          ids=["x", "x^2"])
-def test_stable_driver_refuses_unbounded_test_function(g):
+def test_stable_driver_refuses_unbounded_test_function(phi):
     sde = sdesim.ou(1.0, 1.0, driver=sdesim.Stable(1.5))
     with pytest.raises(ValueError, match=r"^g grows.*cos"):
-        weak_order(sde, 0.5, T, g, DTS, 1000, quiet=True)
+        weak_order(sde, 0.5, phi, T=T, dts=DTS, n_paths=1000, rng=0, quiet=True)
 
 
 def stable_ou_em_cos(u, x0, theta, sigma, alpha, dts):
@@ -143,7 +144,7 @@ def test_stable_ou_cos_matches_exact_em_chain_charfn():
     theta, sigma, alpha, x0, u = 1.0, 1.0, 1.5, 0.5, 1.0
     sde = sdesim.ou(theta, sigma, driver=sdesim.Stable(alpha))
     exact = float(np.real(stable_ou_charfn(u, x0, theta, sigma, alpha, t=T)))
-    r = weak_order(sde, x0, T=T, g=lambda x: np.cos(u * x[:, 0]), dts=DTS[:5], n_paths=20_000,
+    r = weak_order(sde, x0, lambda x: np.cos(u * x[:, 0]), T=T, dts=DTS[:5], n_paths=20_000,
                    exact=exact, rng=5, quiet=True)
     assert isinstance(r, WeakOrderResult) and r.kind == "errors"
     se = np.sqrt(np.diag(r.cov))
@@ -177,7 +178,7 @@ def test_check_test_function_moments():
 def _gbm_study(mu, sigma, dts, n_paths, rng, exact=True):
     """weak_order of E X_T^2 for GBM(mu, sigma) from x0 = 1, against the exact value or not."""
     ref = math.exp((2 * mu + sigma ** 2) * T) if exact else None
-    return weak_order(sdesim.gbm(mu, sigma), X0, T=T, g=square, dts=dts, n_paths=n_paths,
+    return weak_order(sdesim.gbm(mu, sigma), X0, square, T=T, dts=dts, n_paths=n_paths,
                       exact=ref, rng=rng, quiet=True)
 
 
@@ -297,7 +298,7 @@ def test_plot_title_of_unresolved_fit_names_the_cause():
 # ------------------------------------------------------------------------------ bad input
 
 @pytest.mark.parametrize("kwargs, exc, match", [
-    (dict(g=42), TypeError, "g must be callable"),
+    (dict(phi=42), TypeError, "phi must be a callable"),
     (dict(dts=[0.5, 0.25, 0.125, 0.0625]), ValueError, "at least 5 step sizes without exact"),
     (dict(dts=[0.5, 0.25, 0.125], exact=3.0), ValueError, "at least 4 step sizes with exact"),
     (dict(dts=[0.5, 0.25, 0.25, 0.125, 0.0625]), ValueError, "distinct"),
@@ -313,8 +314,8 @@ def test_plot_title_of_unresolved_fit_names_the_cause():
     (dict(T=-1.0), ValueError, "T must be"),
 ])
 def test_bad_input(kwargs, exc, match):
-    args = dict(sde=sdesim.gbm(MU, SIGMA), x0=X0, T=T, g=square, dts=DTS[:5], n_paths=1000,
-                quiet=True)
+    args = dict(sde=sdesim.gbm(MU, SIGMA), x0=X0, phi=square, T=T, dts=DTS[:5], n_paths=1000,
+                rng=0, quiet=True)
     args.update(kwargs)
     with pytest.raises(exc, match=match):
         weak_order(**args)

@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import sdesim
+import sdesim.engine as engine
 from sdesim.backends import common, numba_backend, numpy_backend
 from sdesim.escape import Box, exit_times
 from sdesim.weak import weak_order
@@ -103,9 +104,9 @@ def _run(entry, sde, backend, n_paths, chunk_size):
     if entry == "simulate":
         return sdesim.simulate(sde, x0, T=0.1, dt=0.02, **kw)
     if entry == "expectation":
-        return sdesim.expectation(sde, x0, T=0.1, dt=0.02, g=lambda x: x[:, 0], **kw)
+        return sdesim.expectation(sde, x0, lambda x: x[:, 0], T=0.1, dt=0.02, **kw)
     if entry == "weak_order":
-        return weak_order(sde, x0, T=0.1, g=lambda x: x[:, 0], dts=[0.1 / 2**k for k in range(5)],
+        return weak_order(sde, x0, lambda x: x[:, 0], T=0.1, dts=[0.1 / 2**k for k in range(5)],
                           **kw)
     return exit_times(sde, x0, Box(-10.0, 10.0), dt=0.02, t_max=0.1, **kw)
 
@@ -133,7 +134,7 @@ def test_every_wrong_shape_raises_the_same_named_error_on_every_backend(kind, en
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_issue_reproductions_raise_named_errors(backend):
     """The reported cases: a segfault (rc 139), a transposed f, and 5e271 from g = x[:2]."""
-    kw = dict(T=1.0, dt=0.01, g=lambda x: x[:, 0] ** 2, n_paths=100_000, rng=0, quiet=True,
+    kw = dict(T=1.0, dt=0.01, phi=lambda x: x[:, 0] ** 2, n_paths=100_000, rng=0, quiet=True,
               backend=backend)
     cases = [(_f_ok, lambda t, x: np.full((2, 2), 0.3), r"g\(t, x\) must return shape "
               r"\(n_paths, d\) = \(5, 2\) for noise='diagonal' at x of shape \(5, 2\), "
@@ -232,13 +233,13 @@ def test_jitted_f_is_used_as_it_is_and_its_compilation_announced(capsys):
 def test_absurd_work_is_refused_up_front():
     ou = sdesim.ou(1.0, 0.5)
     with pytest.raises(ValueError, match=r"expectation: n_paths x steps .* = 1e\+13 .*MAX_WORK"):
-        sdesim.expectation(ou, [1.0], T=1.0, dt=0.1, g=lambda x: x[:, 0], n_paths=10**12,
+        sdesim.expectation(ou, [1.0], lambda x: x[:, 0], T=1.0, dt=0.1, n_paths=10**12,
                            quiet=True)  # the reported case: some 19 hours
     with pytest.raises(ValueError, match=r"simulate: .* fewer n_paths or a larger dt"):
         sdesim.simulate(ou, [1.0], T=1.0, dt=1e-12, n_paths=1000, save_at=[1.0], quiet=True)
     with pytest.raises(ValueError, match=r"expectation_levels: .*MAX_WORK"):
-        weak_order(ou, [1.0], T=1.0, g=lambda x: x[:, 0], dts=[1e-11 * 2**k for k in range(5)],
-                   n_paths=1000, quiet=True)
+        weak_order(ou, [1.0], lambda x: x[:, 0], T=1.0, dts=[1e-11 * 2**k for k in range(5)],
+                   n_paths=1000, rng=0, quiet=True)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -254,8 +255,8 @@ def test_blocks_of_steps_do_not_change_results(backend, monkeypatch):
         for sde in sdes:
             kw = dict(n_paths=90, rng=4, backend=backend, chunk_size=40, quiet=True)
             out.append(sdesim.simulate(sde, [1.0, 0.5], T=0.5, dt=0.01, **kw).xs)
-            le = sdesim.expectation_levels(sde, [1.0, 0.5], 0.5, [0.05, 0.025, 0.0125],
-                                           lambda x: x[:, 0] ** 2, **kw)
+            le = sdesim.expectation_levels(sde, [1.0, 0.5], lambda x: x[:, 0] ** 2, T=0.5,
+                                           dts=[0.05, 0.025, 0.0125], **kw)
             out.append(le.mean)
         return out
 
@@ -276,12 +277,12 @@ def test_progress_is_reported_within_a_chunk(module, monkeypatch):
 
 def test_long_runs_warn_with_the_expected_duration_even_when_quiet(monkeypatch):
     monkeypatch.setattr(common, "BLOCK_WORK", 100)
-    kw = dict(T=0.5, dt=0.01, g=lambda x: x[:, 0], n_paths=100, rng=0, quiet=True)
+    kw = dict(T=0.5, dt=0.01, phi=lambda x: x[:, 0], n_paths=100, rng=0, quiet=True)
     with pytest.warns(RuntimeWarning, match=r"expectation: this run will take about .* more"):
-        monkeypatch.setattr(sim, "ETA_WARN_S", 0.0)
-        monkeypatch.setattr(sim, "ETA_WINDOW_S", 0.0)
+        monkeypatch.setattr(engine, "ETA_WARN_S", 0.0)
+        monkeypatch.setattr(engine, "ETA_WINDOW_S", 0.0)
         sdesim.expectation(sdesim.ou(1.0, 0.5), [1.0], **kw)
-    monkeypatch.setattr(sim, "ETA_WARN_S", 120.0)
+    monkeypatch.setattr(engine, "ETA_WARN_S", 120.0)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         sdesim.expectation(sdesim.ou(1.0, 0.5), [1.0], **kw)
@@ -297,8 +298,8 @@ def test_divergence_advice_fits_the_call():
     for backend in ("numpy", "numba"):
         with pytest.raises(sdesim.SimulationDiverged,
                            match=r"^expectation: .* simulate\(\.\.\., on_nonfinite='keep'\)"):
-            sdesim.expectation(sde, [1.0], g=lambda x: x[:, 0], backend=backend, **kw)
+            sdesim.expectation(sde, [1.0], lambda x: x[:, 0], backend=backend, **kw)
     with pytest.raises(sdesim.SimulationDiverged, match=r"^expectation_levels: .*\(expectation_"
                                                         r"levels\(\) streams estimates"):
-        weak_order(sde, [1.0], T=20.0, g=lambda x: x[:, 0], dts=[2.0 / 2**k for k in range(5)],
+        weak_order(sde, [1.0], lambda x: x[:, 0], T=20.0, dts=[2.0 / 2**k for k in range(5)],
                    n_paths=10, rng=0, quiet=True)

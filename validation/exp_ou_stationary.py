@@ -26,7 +26,7 @@ IU = np.triu_indices(3)
 LABELS = [f"{i + 1}{j + 1}" for i, j in zip(*IU)]
 
 
-def _g(x):
+def _phi(x):
     """Per-path (x_1, x_2, x_3, x_i x_j for i <= j): shape (n, 9)."""
     return np.concatenate([x, x[:, IU[0]] * x[:, IU[1]]], axis=1)
 
@@ -59,7 +59,7 @@ def run(quick: bool, rng):
     n_paths = 50_000 if quick else 1_000_000
     n_steps = int(round(T / H))
     n_early = int(round(T_EARLY / H))
-    est = sdesim.expectation(sdesim.ou(A, B), X0, T=T, dt=H, g=_g, n_paths=n_paths,
+    est = sdesim.expectation(sdesim.ou(A, B), X0, _phi, T=T, dt=H, n_paths=n_paths,
                              times=[T_EARLY, T], rng=rng.spawn(1)[0], backend="numba",
                              quiet=True)
     mean, se = np.asarray(est.mean), np.asarray(est.stderr)        # (2 times, 9)

@@ -86,7 +86,7 @@ def run(quick: bool, rng):
         s_inf = stable_ou_scale(THETA, SIGMA, a)
         u = C_U / s_inf
         sde = sdesim.ou(THETA, SIGMA, driver=sdesim.Stable(a))
-        est = sdesim.expectation(sde, 0.0, T=T, dt=H, g=lambda x, u=u: np.cos(x[:, :1] * u),
+        est = sdesim.expectation(sde, 0.0, lambda x, u=u: np.cos(x[:, :1] * u), T=T, dt=H,
                                  n_paths=n_paths, rng=seed, backend="numba", quiet=True)
         m, se = np.asarray(est.mean), np.asarray(est.stderr)
         s_em = em_chain_scale(THETA, SIGMA, a, H, k)

@@ -16,7 +16,7 @@ K_SE = 4.0               # per-step agreement of the Monte-Carlo data with the e
 FULL_RANGE = (0.9, 1.1)  # full mode: the order itself must lie in this range
 EXACT_TOL = 0.01         # noise-free fit: |p - 1| <= 0.01, a tenth of the full-mode tolerance
 
-# GBM dX = μ X dt + σ X dW, g = x²: strong curvature on coarse steps (the log-log slope of the
+# GBM dX = μ X dt + σ X dW, φ = x²: strong curvature on coarse steps (the log-log slope of the
 # exact EM-chain errors is 0.61 between T/2 and T/4 and 0.99 between T/128 and T/256).
 MU, SIG = 1.0, 0.5
 # 2-d linear SDE dX = A X dt + B1 X dW1 + B2 X dW2 with non-commuting B1, B2 (B1 B2 != B2 B1).
@@ -25,15 +25,15 @@ B2S = [np.array([[0.0, 0.4], [0.0, 0.0]]), np.array([[0.0, 0.0], [0.3, 0.0]])]
 
 PROBLEMS = {
     "gbm": dict(
-        title=f"GBM μ={MU:g}, σ={SIG:g}, g = x²",
+        title=f"GBM μ={MU:g}, σ={SIG:g}, φ = x²",
         sde=lambda: sdesim.gbm(MU, SIG), A=[[MU]], B=[[[SIG]]], x0=np.array([1.0]),
-        g=lambda x: x[:, 0] ** 2, g_moments=lambda m: m.second[..., 0, 0],
+        phi=lambda x: x[:, 0] ** 2, phi_moments=lambda m: m.second[..., 0, 0],
         n_quick=100_000, n_full=1_000_000),
     "linear2d": dict(
-        title="2-d linear, non-commuting noise, g = x₁² + x₁x₂",
+        title="2-d linear, non-commuting noise, φ = x₁² + x₁x₂",
         sde=lambda: sdesim.linear(A2, B2S), A=A2, B=B2S, x0=np.array([1.0, 1.0]),
-        g=lambda x: x[:, 0] ** 2 + x[:, 0] * x[:, 1],
-        g_moments=lambda m: m.second[..., 0, 0] + m.second[..., 0, 1],
+        phi=lambda x: x[:, 0] ** 2 + x[:, 0] * x[:, 1],
+        phi_moments=lambda m: m.second[..., 0, 0] + m.second[..., 0, 1],
         n_quick=100_000, n_full=500_000),
 }
 
@@ -80,18 +80,18 @@ def _ci_text(res):
             "Euler–Maruyama has weak order 1 (GBM and a 2-d linear SDE with non-commuting "
             "noise), measured with and without an exact answer")
 def run(quick: bool, rng):
-    """Weak error e(h) = E g(X^h_T) − E g(X_T) of Euler–Maruyama at T = 1 for two problems
-    whose exact moments are known: GBM dX = μX dt + σX dW (μ = 1, σ = 0.5, x0 = 1, g = x²;
+    """Weak error e(h) = E φ(X^h_T) − E φ(X_T) of Euler–Maruyama at T = 1 for two problems
+    whose exact moments are known: GBM dX = μX dt + σX dW (μ = 1, σ = 0.5, x0 = 1, φ = x²;
     the coarse steps are far from the asymptotic range: the exact log–log slope is 0.61 between
     T/2 and T/4) and the 2-d linear SDE dX = AX dt + B₁X dW₁ + B₂X dW₂ with A = [[-1, 0.5],
     [0, -0.8]], B₁ = [[0, 0.4], [0, 0]], B₂ = [[0, 0], [0.3, 0]] (non-commuting, so EM's
-    strong order is ½ while its weak order stays 1), x0 = (1, 1), g = x₁² + x₁x₂.
+    strong order is ½ while its weak order stays 1), x0 = (1, 1), φ = x₁² + x₁x₂.
     Steps dt = T/2 … T/256 (T/2 … T/64 in quick mode), paths coupled across steps.
 
     Three fits of the same kind (`sdesim.order_fit.fit_order`, GLS with the full covariance,
     next terms of the expansion modelled, truncation allowance in the CI):
 
-    (a) `weak_order(..., exact=...)`: errors against the exact E g(X_T) from `linear_moments`;
+    (a) `weak_order(..., exact=...)`: errors against the exact E φ(X_T) from `linear_moments`;
     (b) `weak_order(...)` without an exact answer: successive differences of coupled estimates;
     (c) zero noise: the exact errors of the EM chain (`em_chain_moments` minus
         `linear_moments`, docs/theory.md §C.2), fitted with `fit_order(hs, y, cov=None)`.
@@ -116,16 +116,17 @@ def run(quick: bool, rng):
         n = P["n_quick"] if quick else P["n_full"]
         params[f"{key}: problem"] = P["title"]
         params[f"{key}: n_paths"] = n
-        exact = float(P["g_moments"](linear_moments(P["A"], P["B"], P["x0"], T)))
-        chain = np.array([float(P["g_moments"](em_chain_moments(P["A"], P["B"], P["x0"], h,
-                                                                   int(round(T / h)))))
+        exact = float(P["phi_moments"](linear_moments(P["A"], P["B"], P["x0"], T)))
+        chain = np.array([float(P["phi_moments"](em_chain_moments(P["A"], P["B"], P["x0"], h,
+                                                                     int(round(T / h)))))
                           for h in dts])
         e_chain = chain - exact                      # exact EM-chain weak errors
         d_chain = chain[:-1] - chain[1:]             # exact successive differences
         sde = P["sde"]()
-        ra = weak_order(sde, P["x0"], T, P["g"], dts, n, exact=exact, rng=next(seeds),
+        ra = weak_order(sde, P["x0"], P["phi"], T=T, dts=dts, n_paths=n, exact=exact,
+                        rng=next(seeds), quiet=True)
+        rb = weak_order(sde, P["x0"], P["phi"], T=T, dts=dts, n_paths=n, rng=next(seeds),
                         quiet=True)
-        rb = weak_order(sde, P["x0"], T, P["g"], dts, n, rng=next(seeds), quiet=True)
         fc = fit_order(dts, e_chain)
         results[key] = (ra, rb, e_chain, d_chain, fc)
 

@@ -1,15 +1,15 @@
 """Weak error and weak order of a scheme, with and without an exact reference.
 
-The weak error of a scheme with step ``h`` for a test function ``g`` is
-``e(h) = E g(X^h_T) − E g(X_T)``; the scheme has weak order ``p`` when ``e(h) = O(h^p)``
-(Euler–Maruyama: ``p = 1`` for smooth coefficients and ``g``; Talay & Tubaro 1990).
+The weak error of a scheme with step ``h`` for a test function ``phi`` is
+``e(h) = E phi(X^h_T) − E phi(X_T)``; the scheme has weak order ``p`` when ``e(h) = O(h^p)``
+(Euler–Maruyama: ``p = 1`` for smooth coefficients and ``phi``; Talay & Tubaro 1990).
 
-:func:`weak_order` estimates ``E g(X^h_T)`` on several grids with
+:func:`weak_order` estimates ``E phi(X^h_T)`` on several grids with
 :func:`sdesim.simulate.expectation_levels` and fits the order with
 :func:`sdesim.weak.fit_order`, which models the next terms of the error expansion, bounds
 the bias of the omitted ones, and says which coarse steps it dropped and why.
 
-* With ``exact`` (the true ``E g(X_T)``) the data are the errors ``mean_k − exact``.
+* With ``exact`` (the true ``E phi(X_T)``) the data are the errors ``mean_k − exact``.
 * Without it, the data are the successive differences ``mean_k − mean_{k+1}`` (coarse to fine),
   in which the unknown exact value cancels. With ``coupled=True`` (the default) all grids are
   driven by the same fine noise path, summed onto each grid, so these differences have variance
@@ -36,7 +36,7 @@ from typing import Callable
 
 import numpy as np
 
-from .._validate import positive_float
+from .._validate import callable_phi, positive_float, positive_int, renamed
 from ..simulate import expectation_levels
 from .fit import OrderFit, fit_order
 from .moment_check import check_test_function_moments
@@ -53,8 +53,8 @@ class WeakOrderResult:
     dts : ndarray, shape (K,)
         Step sizes, coarse to fine.
     errors : ndarray, shape (K,) or (K-1,)
-        Signed estimates. ``kind="errors"``: ``E g(X^{h_k}_T) − exact``, one per step.
-        ``kind="differences"``: ``E g(X^{h_k}_T) − E g(X^{h_{k+1}}_T)``, one per pair of
+        Signed estimates. ``kind="errors"``: ``E phi(X^{h_k}_T) − exact``, one per step.
+        ``kind="differences"``: ``E phi(X^{h_k}_T) − E phi(X^{h_{k+1}}_T)``, one per pair of
         successive steps (``errors[k]`` belongs to ``dts[k], dts[k+1]``).
     stderrs : ndarray, shape of ``errors``
         Standard errors of ``errors``.
@@ -73,9 +73,9 @@ class WeakOrderResult:
     kind : str
         ``"errors"`` (an exact value was given) or ``"differences"``.
     exact : float or None
-        The exact ``E g(X_T)`` if given.
+        The exact ``E phi(X_T)`` if given.
     means : ndarray, shape (K,)
-        Estimates of ``E g(X^{h_k}_T)``.
+        Estimates of ``E phi(X^{h_k}_T)``.
     cov : ndarray, shape (K, K)
         Covariance matrix of ``means``.
     level : float
@@ -139,8 +139,8 @@ class WeakOrderResult:
 
     def summary(self) -> str:
         """Multi-line report: the order, the data table, and the fit's account of itself."""
-        what = ("E g(X^h) - exact" if self.kind == "errors"
-                else "E g(X^h) - E g(X^h') (h' = next finer step)")
+        what = ("E phi(X^h) - exact" if self.kind == "errors"
+                else "E phi(X^h) - E phi(X^h') (h' = next finer step)")
         lines = [repr(self), f"data ({what}):"]
         for k in range(self.errors.size):
             used = "" if self.fit.used[k] else "   (dropped)"
@@ -166,13 +166,14 @@ def _check_dts(dts, T: float) -> np.ndarray:
     return np.sort(arr)[::-1].copy()
 
 
-def weak_order(sde, x0, T: float, g: Callable, dts, n_paths: int, exact: float | None = None,
-               coupled: bool = True, *, rng=0, backend: str = "numba",
-               chunk_size: int | None = None, level: float = 0.95, model: str = "auto",
-               quiet: bool = False) -> WeakOrderResult:
+@renamed(g="phi")
+def weak_order(sde, x0, phi: Callable, *, T: float, dts, n_paths: int,
+               exact: float | None = None, coupled: bool = True, rng=None,
+               backend: str = "numba", chunk_size: int | None = None, level: float = 0.95,
+               model: str = "auto", quiet: bool = False) -> WeakOrderResult:
     """Estimate the weak error on several grids and fit the weak order with a confidence interval.
 
-    Simulates ``E g(X^h_T)`` for every ``h`` in ``dts`` (by
+    Simulates ``E phi(X^h_T)`` for every ``h`` in ``dts`` (by
     :func:`sdesim.simulate.expectation_levels`), forms the errors against ``exact`` or, without
     it, the successive differences between step sizes, and fits ``e(h) = C h^p (1 + D h + …)``
     with :func:`sdesim.weak.fit_order` by generalised least squares with the full
@@ -181,7 +182,7 @@ def weak_order(sde, x0, T: float, g: Callable, dts, n_paths: int, exact: float |
     says which model and which steps were used and why (``result.fit.reason``).
 
     Path budget, coupled versus independent (measured). GBM ``dX = 0.5 X dt + 0.4 X dW``,
-    ``x0 = 1``, ``T = 1``, ``g = x²``, ``dts = T/2 … T/256``, EM, target: 95% half-width 0.05
+    ``x0 = 1``, ``T = 1``, ``phi = x²``, ``dts = T/2 … T/256``, EM, target: 95% half-width 0.05
     for the order (statistical part plus truncation allowance). The per-path covariance of the
     8 levels was measured on 2e5 coupled paths (an independent level has the same variance as
     the coupled one, without the correlations); the paths needed were then found by scaling
@@ -198,9 +199,9 @@ def weak_order(sde, x0, T: float, g: Callable, dts, n_paths: int, exact: float |
     independent, with exact           1.3e7           6.5e9           290
     ================================  ==============  ==============  =============
 
-    The saving comes from the variances: per path, ``Var g(X^h_T)`` is 3.0 (h = T/2) to 8.9
-    (h = T/256), so an independent difference carries ``Var g(X^h) + Var g(X^{h'}) ≈ 18`` at
-    fine steps, while the coupled difference has ``Var(g(X^h) − g(X^{h'})) = O(h)``: 0.29
+    The saving comes from the variances: per path, ``Var phi(X^h_T)`` is 3.0 (h = T/2) to 8.9
+    (h = T/256), so an independent difference carries ``Var phi(X^h) + Var phi(X^{h'}) ≈ 18`` at
+    fine steps, while the coupled difference has ``Var(phi(X^h) − phi(X^{h'})) = O(h)``: 0.29
     (T/2 vs T/4) down to 0.004 (T/128 vs T/256). With ``exact`` given, coupling still pays
     because the full-covariance fit cancels the noise common to all grids. In practice the
     coupled study with 2e5 paths (twice the need) ran in 1.3–2.1 s on 2 cores and gave
@@ -215,8 +216,9 @@ def weak_order(sde, x0, T: float, g: Callable, dts, n_paths: int, exact: float |
         Initial state.
     T : float
         Horizon, > 0.
-    g : callable
-        Test function, states ``(n_paths, d)`` -> values ``(n_paths,)``.
+    phi : callable
+        Test function, states ``(n_paths, d)`` -> values ``(n_paths,)`` (named ``phi``: ``g``
+        is the SDE's diffusion).
     dts : sequence of float, shape (K,)
         Step sizes (any order; sorted coarse to fine); K >= 4 with ``exact``, K >= 5 without
         (the fit needs at least 4 data values, and without ``exact`` it has K - 1
@@ -225,11 +227,11 @@ def weak_order(sde, x0, T: float, g: Callable, dts, n_paths: int, exact: float |
     n_paths : int
         Paths per grid (with coupling one path serves every grid).
     exact : float, optional
-        The exact ``E g(X_T)``. Without it the order is fitted to successive differences.
+        The exact ``E phi(X_T)``. Without it the order is fitted to successive differences.
     coupled : bool, default True
         Drive all grids with the same noise (strongly recommended; see above).
-    rng : int, Generator or SeedSequence, default 0
-        Seed (results depend on the seed and ``chunk_size`` only).
+    rng : int, Generator, SeedSequence or None
+        Seed (results depend on the seed and ``chunk_size`` only; None: fresh entropy).
     backend : {"numba", "numpy", "numba-numpy-rng"}, default "numba"
     chunk_size : int, optional
         Paths per chunk (default: the backend's).
@@ -254,19 +256,19 @@ def weak_order(sde, x0, T: float, g: Callable, dts, n_paths: int, exact: float |
         If ``dts`` has too few (see above) distinct positive steps, a step exceeds or does not
         divide
         ``T``, or (coupled) the steps are not nested; if ``exact`` is not finite; if ``level``
-        or ``model`` are invalid; if the driver is α-stable with α < 2 and ``g`` grows too fast
-        for ``Var g(X_T)`` to exist (see :func:`check_test_function_moments`); or if the
-        estimates have a singular covariance (e.g. a constant ``g``).
+        or ``model`` are invalid; if the driver is α-stable with α < 2 and ``phi`` grows too fast
+        for ``Var phi(X_T)`` to exist (see :func:`check_test_function_moments`); or if the
+        estimates have a singular covariance (e.g. a constant ``phi``).
     TypeError
-        If ``g`` is not callable or ``n_paths`` is not an integer.
+        If ``phi`` is not callable or ``n_paths`` is not an integer.
 
     Examples
     --------
     >>> import numpy as np, sdesim
     >>> from sdesim.weak import weak_order
-    >>> res = weak_order(sdesim.gbm(0.5, 0.4), 1.0, 1.0, lambda x: x[:, 0] ** 2,
-    ...                  [1 / 2 ** k for k in range(1, 7)], 100_000, exact=np.exp(1.16),
-    ...                  quiet=True)
+    >>> res = weak_order(sdesim.gbm(0.5, 0.4), 1.0, lambda x: x[:, 0] ** 2, T=1.0,
+    ...                  dts=[1 / 2 ** k for k in range(1, 7)], n_paths=100_000,
+    ...                  exact=np.exp(1.16), rng=0, quiet=True)
     >>> res.order_ci[0] < 1 < res.order_ci[1]
     True
 
@@ -277,8 +279,7 @@ def weak_order(sde, x0, T: float, g: Callable, dts, n_paths: int, exact: float |
     docs/theory.md §C.2 (exact EM-chain moments for validation).
     """
     t0 = time.perf_counter()
-    if not callable(g):
-        raise TypeError(f"g must be callable g(x) -> (n_paths,), got {type(g).__name__}")
+    phi = callable_phi(phi)
     T = positive_float(T, "T")
     dts_sorted = _check_dts(dts, T)
     need = 4 if exact is not None else 5
@@ -288,10 +289,7 @@ def weak_order(sde, x0, T: float, g: Callable, dts, n_paths: int, exact: float |
         raise ValueError(f"dts must hold at least {need} step sizes {what.format(dts_sorted.size)}"
                          ", and a model with 3 parameters needs at least 4 data values to be "
                          "tested")
-    if isinstance(n_paths, bool) or not isinstance(n_paths, (int, np.integer)):
-        raise TypeError(f"n_paths must be a positive integer, got {n_paths!r}")
-    if n_paths < 2:
-        raise ValueError(f"n_paths must be >= 2 (a covariance is estimated), got {n_paths}")
+    n_paths = positive_int(n_paths, "n_paths", minimum=2)  # a covariance is estimated
     if exact is not None:
         try:
             exact = float(exact)
@@ -310,10 +308,11 @@ def weak_order(sde, x0, T: float, g: Callable, dts, n_paths: int, exact: float |
         x0_probe = np.asarray(x0, dtype=float)
         if x0_probe.ndim == 0:
             x0_probe = np.full(getattr(sde, "d", 1), float(x0_probe))
-        check_test_function_moments(g, x0_probe, min_alpha)
+        check_test_function_moments(phi, x0_probe, min_alpha)
 
-    le = expectation_levels(sde, x0, T, dts_sorted, g, n_paths, coupled=coupled, rng=rng,
-                            backend=backend, chunk_size=chunk_size, quiet=quiet)
+    le = expectation_levels(sde, x0, phi, T=T, dts=dts_sorted, n_paths=n_paths,
+                            coupled=coupled, rng=rng, backend=backend, chunk_size=chunk_size,
+                            quiet=quiet)
     means = np.asarray(le.mean, dtype=float)
     cov = np.asarray(le.cov, dtype=float)
     K = means.size
@@ -329,7 +328,7 @@ def weak_order(sde, x0, T: float, g: Callable, dts, n_paths: int, exact: float |
         y = L @ means
         cy = L @ cov @ L.T
     if np.any(np.diag(cy) <= 0):
-        raise ValueError("the estimates have zero variance on some grid (is g constant?); "
+        raise ValueError("the estimates have zero variance on some grid (is phi constant?); "
                          "a weak order cannot be fitted to noiseless Monte-Carlo output")
     fit = fit_order(dts_sorted, y, cy, kind=kind, model=model, level=level)
     return WeakOrderResult(dts=dts_sorted, errors=y, stderrs=np.sqrt(np.diag(cy)),

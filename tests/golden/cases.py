@@ -73,16 +73,16 @@ def compute() -> dict[str, np.ndarray]:
             p = sdesim.simulate(sde, x0, T=0.5, dt=0.05, n_paths=37, rng=11, backend=b,
                                 chunk_size=16, quiet=True)
             out[f"simulate/{name}/{b}"] = p.xs
-            e = sdesim.expectation(sde, x0, T=0.5, dt=0.05, g=_square, n_paths=300,
+            e = sdesim.expectation(sde, x0, _square, T=0.5, dt=0.05, n_paths=300,
                                    times=[0.25, 0.5], rng=5, backend=b, quiet=True)
             out[f"expectation/{name}/{b}"] = np.array([e.mean, e.stderr])
-            lv = sdesim.expectation_levels(sde, x0, T=0.5, dts=[0.1, 0.05, 0.025], g=_square,
+            lv = sdesim.expectation_levels(sde, x0, _square, T=0.5, dts=[0.1, 0.05, 0.025],
                                            n_paths=200, rng=3, backend=b, chunk_size=64,
                                            quiet=True)
             out[f"levels/{name}/{b}"] = np.concatenate([lv.mean, lv.cov.ravel()])
     gbm = sdesim.gbm(0.5, 0.4)
     for b in BACKENDS:
-        r = sdesim.weak_order(gbm, [1.0], T=1.0, g=_square, dts=[2.0**-k for k in range(1, 6)],
+        r = sdesim.weak_order(gbm, [1.0], _square, T=1.0, dts=[2.0**-k for k in range(1, 6)],
                               n_paths=20_000, rng=2, backend=b, quiet=True)
         out[f"weak_order/gbm/{b}"] = np.concatenate(
             [r.means, r.errors, r.stderrs, [r.order], np.asarray(r.order_ci, float)])
@@ -104,7 +104,7 @@ def compute() -> dict[str, np.ndarray]:
         p = sgd.run(orc, np.ones(2), lr=0.1, T=1.0, method=method, l=l, n_paths=50, rng=6,
                     quiet=True)
         out[f"sgd_run/{method}"] = p.xs
-        e = sgd.expectation(orc, np.ones(2), lr=0.1, T=1.0, g=_square, n_paths=400,
+        e = sgd.expectation(orc, np.ones(2), phi=_square, lr=0.1, T=1.0, n_paths=400,
                             method=method, l=l, rng=7, quiet=True)
         out[f"sgd_expectation/{method}"] = np.array([e.mean, e.stderr])
     rs = np.random.default_rng(0)
@@ -122,8 +122,8 @@ def compute() -> dict[str, np.ndarray]:
         kw = {"rng": 1} if meth == "mcculloch" else {}
         est = levy.estimate_alpha(x[:25] if meth == "mle" else x, method=meth, **kw)
         out[f"alpha/{meth}"] = np.array([est.alpha, est.lo, est.hi, est.stderr])
-    sde = levy.levy_sgd_sde(lambda x: x * x * x - x, 1, 1.5, 0.3, 0.01,
-                            scheduler=levy.power_law_scheduler(-0.5))
+    sde = sgd.levy_sgd_sde(lambda x: x * x * x - x, 1, 1.5, 0.3, 0.01,
+                           scheduler=sgd.power_law_scheduler(-0.5))
     p = sdesim.simulate(sde, [0.0], T=1.0, dt=0.01, n_paths=64, rng=12, backend="numba",
                         quiet=True)
     out["levy_sgd_sde/simulate"] = p.xs
