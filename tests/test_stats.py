@@ -35,3 +35,11 @@ def test_variance_needs_two_samples():
     acc.update(np.ones((1, 1)))
     with pytest.raises(ValueError, match="at least 2"):
         acc.variance()
+
+
+def test_ci_of_a_scalar_estimate_is_plain_floats():
+    lo, hi = Estimate(np.float64(1.0), np.float64(0.01), 10_000).ci()
+    assert type(lo) is float and type(hi) is float
+    assert "np.float64" not in repr(Estimate(np.float64(1.0), 0.01, 10).ci())
+    lo, hi = Estimate(np.ones(2), np.full(2, 0.1), 10).ci()
+    assert lo.shape == hi.shape == (2,)

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._cache import BoundedCache
 from ..sde import LinearSDE
 from .common import step_blocks
 from .contract import Backend, ExitChunk
@@ -50,7 +51,7 @@ from .numpy_backend import NUMPY
 
 __all__ = ["NumbaBackend", "NUMBA", "NUMPY_RNG", "run_chunk"]
 
-_ANNOUNCED: set = set()  # (generic_key, numpy_rng) whose compilation has been announced
+_ANNOUNCED = BoundedCache(64)  # (generic_key, numpy_rng) whose compilation was announced
 
 
 class NumbaBackend(Backend):
@@ -101,7 +102,7 @@ class NumbaBackend(Backend):
                  out, status)
 
         if (key, self.numpy_rng) not in _ANNOUNCED:
-            _ANNOUNCED.add((key, self.numpy_rng))
+            _ANNOUNCED[key, self.numpy_rng] = True
             announce_compile(quiet)
         try:
             self._probe(sde, probe, run)

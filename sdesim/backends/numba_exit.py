@@ -11,6 +11,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from .._cache import BoundedCache
 from ..sde import LinearSDE
 from .contract import BOX, DomainArrays, ExitChunk
 from .encoding import DRIVER_ADVICE, driver_encoding
@@ -22,8 +23,8 @@ from .numba_user import (COMPILE_ERRORS, announce_compile, fallback_warning, gen
 
 __all__ = ["prepare_exit"]
 
-_KERNELS: dict = {}
-_ANNOUNCED: set = set()  # (kernel key, numpy_rng) whose compilation has been announced
+_KERNELS = BoundedCache(64)
+_ANNOUNCED = BoundedCache(64)  # (kernel key, numpy_rng) whose compilation was announced
 
 
 def _kernel_key(sde) -> tuple:
@@ -169,7 +170,7 @@ def prepare_exit(sde, probe: np.ndarray, numpy_rng: bool, quiet: bool):
         return None
     key = _kernel_key(sde)
     if not isinstance(sde, LinearSDE) and (key, numpy_rng) not in _ANNOUNCED:
-        _ANNOUNCED.add((key, numpy_rng))
+        _ANNOUNCED[key, numpy_rng] = True
         announce_compile(quiet)
     params = _step_params(sde)
 

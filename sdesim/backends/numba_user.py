@@ -18,6 +18,7 @@ import numba
 import numpy as np
 from numba.core.dispatcher import Dispatcher
 
+from .._cache import BoundedCache
 from ..schemes import UPDATE_LAYOUTS, EulerMaruyama
 from .errors import F_CALL, G_CALL, NotCompilable
 from .numba_arrays import add_into, count_bad, save_levels, shape_is, zero
@@ -30,7 +31,7 @@ __all__ = ["compile_user", "COMPILE_ERRORS", "announce_compile", "fallback_warni
 COMPILE_ERRORS = (numba.core.errors.TypingError, numba.core.errors.UnsupportedError,
                   numba.core.errors.LoweringError, NotImplementedError, NotCompilable)
 
-_GENERIC_CACHE: dict = {}
+_GENERIC_CACHE = BoundedCache(64)
 # The scheme's updates, compiled once (inlined into each user step).
 _UPDATES = {layout: numba.njit(inline="always")(EulerMaruyama.kernel_update(layout))
             for layout in UPDATE_LAYOUTS}

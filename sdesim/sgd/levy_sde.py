@@ -18,6 +18,7 @@ from typing import Callable
 import numba
 import numpy as np
 
+from .._cache import BoundedCache
 from .._validate import alpha_array, as_finite_array, positive_float, positive_int
 from ..drivers import Stable
 from ..sde import SDE
@@ -40,7 +41,7 @@ def _levy_sde(f: Callable, g, *, d: int, alpha: np.ndarray, sigma, lr: float, na
     return sde
 
 
-@lru_cache(maxsize=None)
+@lru_cache(maxsize=64)
 def _maybe_compiled(fun: Callable, d: int) -> Callable:
     """``fun`` compiled with numba when it compiles on a ``(2, d)`` probe, else ``fun`` itself.
 
@@ -78,7 +79,7 @@ def _oracle_grad_kernel(fun: Callable) -> tuple | None:
         return None
 
 
-_SGD_FUNCTIONS: dict = {}
+_SGD_FUNCTIONS = BoundedCache(64)
 
 
 def _sgd_sde_functions(gU: Callable, sched: Callable, time: str, expo: np.ndarray) -> tuple:
