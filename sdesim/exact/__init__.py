@@ -14,7 +14,8 @@ What is where
 - :mod:`sdesim.exact.em_chain`: ``em_chain_moments`` (EM chain of a general linear SDE),
   ``ou_em_chain_moments``, ``ou_em_stationary_cov`` (EM chain of OU, discrete Lyapunov).
 - :mod:`sdesim.exact.sgd_quadratic`: ``sgd_quadratic_moments``, ``sgd_stationary_cov`` (SGD on
-  a quadratic) and ``sde_stationary_cov`` (its SDE).
+  a quadratic), ``sde_stationary_cov`` (its SDE) and ``sgd_quadratic_cumulants`` (mean,
+  covariance and third cumulant of SGD, SVAG and the naive amplification, as ``Cumulants``).
 - :mod:`sdesim.exact.stable_ou`: ``stable_ou_scale``, ``stable_ou_em_scale``,
   ``stable_ou_charfn`` (the α-stable OU law and its EM chain).
 - :mod:`sdesim.exact.exit_times`: ``getoor_mean_exit_time``, ``diffusion_mean_exit_time``,
@@ -61,7 +62,8 @@ from .exit_times import (GOBET_SHIFT, big_jump_rate, diffusion_mean_exit_time,
                          getoor_mean_exit_time, kramers_time, scheduler_survival,
                          stable_tail_constant)
 from .ou import linear_moments, ou_cov, ou_mean, ou_stationary_cov
-from .sgd_quadratic import sde_stationary_cov, sgd_quadratic_moments, sgd_stationary_cov
+from .sgd_quadratic import (Cumulants, sde_stationary_cov, sgd_quadratic_cumulants,
+                            sgd_quadratic_moments, sgd_stationary_cov)
 from .stable_ou import stable_ou_charfn, stable_ou_em_scale, stable_ou_scale
 
 __all__ = [
@@ -74,6 +76,8 @@ __all__ = [
     "ou_em_chain_moments",
     "ou_em_stationary_cov",
     "sgd_quadratic_moments",
+    "sgd_quadratic_cumulants",
+    "Cumulants",
     "sgd_stationary_cov",
     "sde_stationary_cov",
     "stable_ou_scale",
