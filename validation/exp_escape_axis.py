@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 
 from sdesim.escape import Ball, exit_times
 from sdesim.exact import stable_tail_constant
-from sdesim.sgd import levy_sgd_sde
+from sdesim.sgd import Ackley, sgd_sde
 
 from .registry import Claim, Result, experiment
 
@@ -18,25 +17,14 @@ DELTAS = (0.0, 0.2, 0.4, 0.6)
 LR, SIGMA, RADIUS = 0.01, 2.0, 1.0
 
 
-@numba.njit
-def ackley_grad(x):
-    """∇ of -20 exp(-0.2 sqrt(|x|²/2)) - exp((cos 2πx₁ + cos 2πx₂)/2) + 20 + e, rows of x."""
-    out = np.empty_like(x)
-    for i in range(x.shape[0]):
-        r = math.sqrt(0.5 * (x[i, 0] ** 2 + x[i, 1] ** 2)) + 1e-12
-        e1 = 20 * 0.2 * math.exp(-0.2 * r) * 0.5 / r
-        e2 = math.exp(0.5 * (math.cos(2 * math.pi * x[i, 0]) + math.cos(2 * math.pi * x[i, 1])))
-        for j in range(2):
-            out[i, j] = e1 * x[i, j] + e2 * math.pi * math.sin(2 * math.pi * x[i, j])
-    return out
-
-
 @experiment("escape_axis",
             "Ackley, α₁ = α₂ - Δ: P(exit through axis 1) rises with Δ, from 1/2 at Δ = 0 (TMLR Fig. 6)")
 def run(quick: bool, rng):
     """SGD on the 2-d Ackley function started at its global minimum 0 with SαS gradient noise of
-    index α₁ = α₂ - Δ on x₁ and α₂ = 1.9 on x₂ (scale σ = 2 per coordinate, LR η = 0.01), run as
-    the Lévy SDE of SGD (`levy_sgd_sde`, SGD time, dt = η, so the EM chain *is* that SGD).
+    index α₁ = α₂ - Δ on x₁ and α₂ = 1.9 on x₂ (scale σ = 2 per coordinate, LR η = 0.01): the
+    oracle `Ackley(σ² I, noise="stable", alpha=[α₁, α₂])`, run as its Lévy SDE (`sgd_sde`, driver
+    Stable([α₁, α₂]) of scale ε_l = η^{1-1/α_l}, g = σ I; dt = η, so the EM chain *is* that SGD;
+    TMLR eq. 3, docs/theory.md §0.6).
     A path escapes when |x| > 1; its exit axis is the larger coordinate (TMLR's rule).
 
     Claims: at Δ = 0 the axes are symmetric (P = 1/2 within 4 se); P(axis 1) increases with Δ
@@ -49,7 +37,7 @@ def run(quick: bool, rng):
     rows, claims = [], []
     for d, ss in zip(DELTAS, seeds):
         alpha = np.array([ALPHA2 - d, ALPHA2])
-        sde = levy_sgd_sde(ackley_grad, 2, alpha, SIGMA, LR)
+        sde = sgd_sde(Ackley(SIGMA**2 * np.eye(2), noise="stable", alpha=alpha), LR)
         r = exit_times(sde, [0.0, 0.0], Ball(0.0, RADIUS), dt=LR, t_max=2000.0, n_paths=n,
                        rng=ss, quiet=True)
         p = r.exit_probability(0)

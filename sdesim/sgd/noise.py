@@ -195,7 +195,9 @@ class GradientNoise:
     ----------
     Sigma : array_like (d, d)
         Per-example covariance (for ``"stable"``: the squared scale matrix ``L Lᵀ``; the law
-        has no covariance for α < 2).
+        has no covariance for α < 2). With diagonal ``Sigma`` and SαS noise, coordinate l of
+        ``ξ`` is SαS of index ``α_l`` and scale ``σ_l = √Sigma_ll`` (scipy's
+        ``levy_stable(α_l, 0, scale=σ_l)``).
     kind : {"gaussian", "skewed", "student_t", "stable"}
         Law of the standardised coordinates ``ζ_j``:
 
@@ -204,18 +206,22 @@ class GradientNoise:
           sampled exactly as ``Gamma(B, 1)/B - 1``;
         - ``"student_t"``: Student-t with ``df > 2`` degrees of freedom scaled to variance 1
           (heavy-tailed, symmetric);
-        - ``"stable"``: standard SαS (``E e^{iuζ} = e^{-|u|^α}``); the mean of ``B`` copies is
-          ``B^{1/α - 1} ζ`` exactly.
+        - ``"stable"``: standard SαS (``E e^{iuζ_j} = e^{-|u|^{α_j}}``, one index per
+          coordinate of ``ζ`` when ``alpha`` is an array); the mean of ``B`` copies is
+          ``B^{1/α_j - 1} ζ_j`` exactly.
     df : float, optional
         Degrees of freedom for ``"student_t"`` (``> 2``).
-    alpha : float, optional
-        Stability index in (0, 2] for ``"stable"``.
+    alpha : float or array_like (d,), optional
+        Stability index in (0, 2] for ``"stable"``; an array gives coordinate ``j`` of ``ζ``
+        its own index ``α_j`` (per-coordinate tails, TMLR "Revisiting the noise model of SGD",
+        eq. 3; docs/theory.md §0.6). Stored as a float for a scalar, a ``(d,)`` array else.
 
     Raises
     ------
     ValueError
-        Unknown ``kind``, ``Sigma`` not symmetric PSD, ``df <= 2``, ``alpha`` outside (0, 2];
-        ``df`` or ``alpha`` given with a ``kind`` that would ignore it.
+        Unknown ``kind``, ``Sigma`` not symmetric PSD, ``df <= 2``, ``alpha`` outside (0, 2]
+        or an array not of shape ``(d,)``; ``df`` or ``alpha`` given with a ``kind`` that would
+        ignore it.
 
     Examples
     --------
@@ -225,6 +231,8 @@ class GradientNoise:
     (5, 2)
     >>> float(nz.third_moment(batch_size=2)[0, 0, 0])   # 2 / B**2
     0.5
+    >>> GradientNoise(np.diag([4.0, 1.0]), "stable", alpha=[1.5, 1.9])   # σ = (2, 1)
+    GradientNoise(d=2, kind='stable', alpha=[1.5, 1.9])
 
     References
     ----------
@@ -253,7 +261,8 @@ class GradientNoise:
         if kind == "stable":
             if alpha is None:
                 raise ValueError("alpha is required for noise='stable'")
-            self.alpha = float(alpha_array(alpha, name="alpha"))
+            a = alpha_array(alpha, name="alpha")
+            self.alpha = float(a) if a.ndim == 0 else alpha_array(a, self.d, "alpha")
 
     # ----------------------------------------------------------------- sampling
     def standardised(self, rng: np.random.Generator, n: int, batch_size: int) -> np.ndarray:
@@ -283,7 +292,7 @@ class GradientNoise:
         """
         B = check_batch_size(batch_size)
         if self.kind == "stable":
-            if self.alpha < 2:
+            if np.any(self.alpha < 2):
                 raise ValueError(f"SαS noise with alpha={self.alpha} < 2 has no covariance; "
                                  "use the Lévy SDE (sgd_sde builds it) instead of Σ")
             return 2.0 * self.Sigma / B  # standard SαS at α = 2 is N(0, 2)
@@ -302,11 +311,12 @@ class GradientNoise:
             a bad ``batch_size``.
         """
         B = check_batch_size(batch_size)
-        if (self.kind == "student_t" and self.df <= 3) or (self.kind == "stable" and self.alpha < 2):
+        if (self.kind == "student_t" and self.df <= 3) or (self.kind == "stable" and np.any(self.alpha < 2)):
             raise ValueError(f"the third moment of {self.kind!r} noise does not exist here")
         k3 = 2.0 if self.kind == "skewed" else 0.0
         return k3 / B**2 * np.einsum("ia,ja,ka->ijk", self.L, self.L, self.L)
 
     def __repr__(self) -> str:
-        extra = f", df={self.df}" if self.df else (f", alpha={self.alpha}" if self.alpha else "")
+        alpha = self.alpha if np.ndim(self.alpha) == 0 else self.alpha.tolist()
+        extra = f", df={self.df}" if self.df else (f", alpha={alpha}" if alpha is not None else "")
         return f"GradientNoise(d={self.d}, kind={self.kind!r}{extra})"

@@ -493,7 +493,9 @@ class NoisyQuadratic(_AdditiveNoiseOracle):
     noise : {"gaussian", "skewed", "student_t", "stable"}
         Law of ξ, see :class:`GradientNoise` (``"skewed"`` has third moment ``Λ ≠ 0``).
     df, alpha : float, optional
-        For ``"student_t"`` and ``"stable"``.
+        For ``"student_t"`` and ``"stable"``; ``alpha`` may be an array ``(d,)``, one tail index
+        per noise coordinate (:class:`GradientNoise`; :func:`sgd_sde` then builds the Lévy SDE
+        with a per-coordinate ``Stable`` driver).
 
     Examples
     --------

@@ -2,7 +2,8 @@
 
 - :func:`sgd_sde`: ``dX = -(∇L + λX) dt + (η Σ_B(X))^{1/2} dW`` (LMA eq. 2 / 6), time ``t = kη``.
   With SαS gradient noise it is the Lévy SDE ``dX = -(∇L + λX) dt + L dL^α`` whose driver has
-  the scale ``ε = η^{1-1/α} B^{1/α-1}`` (built as :func:`sdesim.sgd.levy_sgd_sde` builds its
+  the scale ``ε = η^{1-1/α} B^{1/α-1}``, per coordinate ``ε_j = η^{1-1/α_j} B^{1/α_j-1}`` of
+  ``dL^α`` when the noise has one α per coordinate (TMLR eq. 3) (built as :func:`sdesim.sgd.levy_sgd_sde` builds its
   SDEs: ε in the driver, not in ``g``), of which SGD is exactly the Euler scheme at ``h = η``
   (docs/theory.md §0.6).
 - :func:`modified_drift` / ``sgd_sde(order=2)``: the first-order modified equation
@@ -28,6 +29,7 @@ import numpy as np
 from numba.extending import register_jitable
 from scipy.integrate import solve_ivp
 
+from .._cache import BoundedCache
 from .._validate import as_finite_array, positive_float
 from ..sde import SDE
 from .levy_sde import _levy_sde
@@ -119,12 +121,40 @@ def _drift_function(grad: tuple, hvp: tuple | None, lr: float, wd: float, order:
     return f
 
 
-@lru_cache(maxsize=64)
-def _drift(key: _Same, lr: float, wd: float, order: int):
-    """The drift of :func:`sgd_sde`, one per (oracle, η (order 2 only), λ, order): SDEs that share
-    it share the numba kernel compiled for it (a sweep over B, or over η at order 1)."""
-    hvp = _kernel(key.oracle, "hessian_vector") if order == 2 else None
-    return _drift_function(_kernel(key.oracle, "grad"), hvp, lr, wd, order)
+def _hashable(params):
+    """A numba kernel's ``params`` as an exact hashable key (arrays by dtype, shape and bytes);
+    TypeError when some part is not hashable."""
+    if isinstance(params, tuple):
+        return tuple(_hashable(p) for p in params)
+    if isinstance(params, np.ndarray):
+        return params.dtype.str, params.shape, params.tobytes()
+    hash(params)
+    return params
+
+
+def _drift_key(oracle: Oracle, order: int):
+    """What the drift of ``oracle`` is made of: its numba kernels and their parameters when it has
+    them (so oracles that differ only in their noise law, e.g. a sweep over α, share one drift),
+    else the oracle itself (:class:`_Same`)."""
+    methods = ("grad", "hessian_vector") if order == 2 else ("grad",)
+    try:
+        return tuple((fn, _hashable(p)) for fn, p in map(oracle.numba_kernel, methods))
+    except (NotImplementedError, TypeError):
+        return _Same(oracle)
+
+
+_DRIFTS = BoundedCache(64)
+
+
+def _drift(oracle: Oracle, lr: float, wd: float, order: int):
+    """The drift of :func:`sgd_sde`, one per (kernels of the oracle, η (order 2 only), λ, order):
+    SDEs that share it share the numba kernel compiled for it (a sweep over B, over η at order 1,
+    or over the noise law of one landscape)."""
+    key = (_drift_key(oracle, order), lr, wd, order)
+    if key not in _DRIFTS:
+        hvp = _kernel(oracle, "hessian_vector") if order == 2 else None
+        _DRIFTS[key] = _drift_function(_kernel(oracle, "grad"), hvp, lr, wd, order)
+    return _DRIFTS[key]
 
 
 @lru_cache(maxsize=64)
@@ -186,8 +216,10 @@ def sgd_sde(oracle: Oracle, lr: float, *, batch_size: int = 1, weight_decay: flo
     -------
     SDE
         ``noise="additive"`` (constant Σ: quadratic and landscape oracles; for SαS noise
-        ``g = L`` with a ``Stable`` driver of scale ``ε = η^{1-1/α} B^{1/α-1}``, recorded as
-        ``sde.eps``), else ``noise="general"`` with ``m = d`` and ``g(t, x)`` the
+        ``g = L`` with a ``Stable(α)`` driver of scale ``ε = η^{1-1/α} B^{1/α-1}``, recorded as
+        ``sde.eps``; with one α per coordinate (``GradientNoise(..., alpha=array)``) the driver
+        is ``Stable(α)`` with α and ε of shape ``(d,)``: SGD is exactly its Euler chain at
+        ``h = η``, TMLR eq. 3), else ``noise="general"`` with ``m = d`` and ``g(t, x)`` the
         batched symmetric square root of ``η Σ_B(x)``, shape ``(n, d, d)``. Its ``f`` and ``g``
         call the oracle's numba kernels (:meth:`Oracle.numba_kernel`), so it runs compiled on
         the default numba backend; calling ``sgd_sde`` again with the same oracle, λ and order
@@ -228,13 +260,13 @@ def sgd_sde(oracle: Oracle, lr: float, *, batch_size: int = 1, weight_decay: flo
     if not noise and B != 1:
         raise ValueError(f"batch_size only scales the noise, which noise=False leaves out: pass "
                          f"batch_size=1 (the default) with noise=False, got batch_size={B}")
-    f = _drift(_Same(oracle), lr if order == 2 else 0.0, wd, order)
+    f = _drift(oracle, lr if order == 2 else 0.0, wd, order)
     name = f"SGD-SDE(order={order}, lr={lr:g}, B={B})"
     d = oracle.d
     if not noise:
         return SDE(f, np.zeros(d), d=d, noise="additive", name=name)
     law = getattr(oracle, "noise", None)
-    if oracle.constant_noise and law is not None and law.kind == "stable" and law.alpha < 2:
+    if oracle.constant_noise and law is not None and law.kind == "stable" and np.any(law.alpha < 2):
         # the mean of B standard SαS is B^{1/α - 1} times one: σ of the minibatch noise
         a = np.asarray(law.alpha)
         return _levy_sde(f, law.L, d=d, alpha=a, sigma=B ** (1 / a - 1), lr=lr, name=name)
