@@ -90,7 +90,7 @@ def default_chunk_size(backend: str, d: int, n_paths: int, n_levels: int = 1) ->
     backend and the problem size only — never of the thread count — so results are
     reproducible.
     """
-    if backend == "numpy":
+    if backend in ("numpy", "torch"):  # torch: one large chunk per device call too
         return max(1, 2**20 // (d * n_levels))
     per_path = d * n_levels
     cap = max(16, 2**14 // per_path)
@@ -157,8 +157,9 @@ def _chunks(sde: SDE, x0: np.ndarray, h: float, n_fine: int, ratios, save_steps,
     with Progress(n_paths * n_fine, quiet, desc, entry) as progress:
         def work(chunk) -> np.ndarray:
             xc = np.array(x0[chunk.start:chunk.stop], dtype=float)
+            at = {"path_start": chunk.start} if module.counter_based else {}
             return module.run_chunk(sde, xc, h, n_fine, ratios, save_steps, chunk.rng,
-                                    keep_nonfinite, progress=progress.update, **kw)
+                                    keep_nonfinite, progress=progress.update, **kw, **at)
 
         try:
             yield from run_chunks(work, n_paths, size, seed, key=key, executor=executor)

@@ -5,6 +5,8 @@
   chunks of paths on several threads (:mod:`.numba_backend`).
 - ``"numba-numpy-rng"``: the same kernels drawing from numpy's ``Generator``, for bitwise
   comparisons with ``"numpy"``.
+- ``"torch"``: the step on torch tensors (CPU or CUDA) with counter-based Philox noise
+  (:mod:`.torch_backend`; torch is imported only when it is asked for).
 
 :func:`get_backend` returns the :class:`~.contract.Backend` object of a name, importing its
 module on first use (numba is imported only when a numba backend is asked for). A new backend
@@ -24,6 +26,7 @@ _REGISTRY = {
     "numpy": ("numpy_backend", "NUMPY"),
     "numba": ("numba_backend", "NUMBA"),
     "numba-numpy-rng": ("numba_backend", "NUMPY_RNG"),
+    "torch": ("torch_backend", "TORCH"),
 }
 BACKENDS = tuple(_REGISTRY)
 

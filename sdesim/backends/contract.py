@@ -78,10 +78,16 @@ class Backend(ABC):
         The name it is registered under (one of :data:`sdesim.backends.BACKENDS`).
     parallel : bool
         Whether chunks may run on several threads at once (its kernels release the GIL).
+    counter_based : bool
+        Whether its noise is a function of (seed, global path index, step) alone: then
+        :meth:`run_chunk` also takes ``path_start``, the global index of the chunk's first
+        path, and results do not depend on the chunk size (``"torch"``); otherwise it draws
+        from the chunk's ``rng`` in order and results depend on the chunk size.
     """
 
     name: str
     parallel: bool
+    counter_based: bool = False
 
     @abstractmethod
     def prepare(self, sde, probe: np.ndarray, *, quiet: bool = True):
