@@ -237,8 +237,8 @@ class Progress:
 
     def __init__(self, total: int, quiet: bool, desc: str, entry: str, unit: str = "path-step"):
         from tqdm.auto import tqdm
-        self.bar = tqdm(total=total, disable=quiet, delay=2.0, unit=unit, unit_scale=True,
-                        desc=desc, leave=False)
+        self.bar = None if quiet else tqdm(total=total, delay=2.0, unit=unit, unit_scale=True,
+                                           desc=desc, leave=False)
         self.total, self.entry, self.unit, self.done = total, entry, unit, 0
         self.first = None  # (time, done) at the first report
         self.estimated = False
@@ -247,7 +247,8 @@ class Progress:
     def update(self, work: int) -> None:
         """Report ``work`` more units done."""
         with self.lock:
-            self.bar.update(work)
+            if self.bar is not None:
+                self.bar.update(work)
             self.done += work
             now = time.perf_counter()
             if self.estimated:
@@ -268,7 +269,8 @@ class Progress:
                 f"fewer n_paths or a larger dt for a quicker answer", RuntimeWarning, stacklevel=1)
 
     def close(self) -> None:
-        self.bar.close()
+        if self.bar is not None:
+            self.bar.close()
 
     def __enter__(self) -> "Progress":
         return self

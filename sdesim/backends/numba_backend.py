@@ -51,6 +51,7 @@ from .numpy_backend import NUMPY
 
 __all__ = ["NumbaBackend", "NUMBA", "NUMPY_RNG", "run_chunk"]
 
+_LINEAR_LOADED: set = set()  # stream types (numpy_rng) whose linear kernel is loaded
 _ANNOUNCED = BoundedCache(64)  # (generic_key, numpy_rng) whose compilation was announced
 
 
@@ -87,7 +88,9 @@ class NumbaBackend(Backend):
             def run(xs, acc, buf, k0, k1, h, ratios, save_steps, stream, out, status):
                 linear_kernel(xs, acc, buf, k0, k1, h, ratios, save_steps, stream, code, alpha,
                               scale, *largs, out, status)
-            self._probe(sde, probe, run)  # loads (or compiles) the cached kernel now
+            if self.numpy_rng not in _LINEAR_LOADED:  # load (or compile) the cached kernel now,
+                self._probe(sde, probe, run)      # once per process and stream type
+                _LINEAR_LOADED.add(self.numpy_rng)
             return run
         key = generic_key(sde)
         try:
