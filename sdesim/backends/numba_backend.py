@@ -43,7 +43,7 @@ from .contract import Backend, ExitChunk
 from .encoding import DRIVER_ADVICE, driver_encoding
 from .errors import NotCompilable, SimulationDiverged, new_status, raise_shape_error
 from .numba_exit import prepare_exit
-from .numba_linear import linear_args, linear_kernel
+from .numba_linear import fused_applies, linear_args, linear_diag_brownian_run, linear_kernel
 from .numba_rng import stream_for
 from .numba_user import (_GENERIC_CACHE, COMPILE_ERRORS, announce_compile, fallback_warning,
                          generic_kernel, generic_key, noise_constant)
@@ -86,6 +86,11 @@ class NumbaBackend(Backend):
             largs = linear_args(sde)
 
             def run(xs, acc, buf, k0, k1, h, ratios, save_steps, stream, out, status):
+                if fused_applies(ratios, code, largs[4]):
+                    A, a, B, b = largs[:4]
+                    linear_diag_brownian_run(xs, stream, k0, k1, h, A, a, B, b, save_steps, out,
+                                             status[0])
+                    return
                 linear_kernel(xs, acc, buf, k0, k1, h, ratios, save_steps, stream, code, alpha,
                               scale, *largs, out, status)
             if self.numpy_rng not in _LINEAR_LOADED:  # load (or compile) the cached kernel now,
