@@ -23,16 +23,19 @@ import math
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.extending import intrinsic
 
 __all__ = ["cms_block", "cauchy_block", "stable_chunk", "STABLE_BLOCK"]
 
 # Chambers–Mallows–Stuck with one exp of two logs, on inlined polynomial sin/cos/log/exp that
 # LLVM vectorises (the libm calls do not vectorise and cost ~15 ns each). The polynomials and
 # argument reductions are fdlibm's (Sun Microsystems, 1993: k_sin.c, k_cos.c, e_rem_pio2.c,
-# e_log.c, e_exp.c); each is accurate to about 1 ulp on the ranges used here. No fast-math flag,
-# not even FMA contraction: whether LLVM fuses a multiply-add depends on how a function was
-# inlined, and a cold compile and a load from numba's on-disk cache gave different last bits
-# for the same seed. Without contraction every operation is the IEEE operation as written.
+# e_log.c, e_exp.c); each is accurate to about 1 ulp on the ranges used here. The Horner steps
+# are fused multiply-adds written out (:func:`_fma`, ``llvm.fma``), and no fast-math flag is set:
+# letting LLVM contract on its own made the fusing depend on how a function was inlined, so a
+# cold compile and a load from numba's on-disk cache gave different last bits for one seed.
 _PIO2_1 = 1.57079632673412561417e+00    # first 33 bits of π/2
 _PIO2_2 = 6.07710050630396597660e-11    # next 33 bits
 _PIO2_2T = 2.02226624879595063154e-21   # π/2 - _PIO2_1 - _PIO2_2
@@ -58,17 +61,32 @@ _jit = dict(nogil=True, cache=True, error_model="numpy")
 _jit_inline = dict(nogil=True, cache=True, error_model="numpy", inline="always")
 
 
+@intrinsic
+def _fma(typingctx, a, b, c):
+    """``a * b + c`` rounded once (``llvm.fma``): fused wherever it is written, whatever the
+    inlining, so the results do not depend on how a kernel was compiled or cached."""
+    sig = types.float64(types.float64, types.float64, types.float64)
+
+    def codegen(context, builder, signature, args):
+        dbl = ir.DoubleType()
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(dbl, [dbl] * 3),
+                                            "llvm.fma.f64")
+        return builder.call(fn, args)
+    return sig, codegen
+
+
 @numba.njit(**_jit_inline)
 def _sincos(x):
     """``(sin x, cos x)`` for ``|x| <= 5π/4`` (Cody–Waite reduction by π/2, fdlibm kernels)."""
     k = math.floor(x * _TWO_OVER_PI + 0.5)
     r = ((x - k * _PIO2_1) - k * _PIO2_2) - k * _PIO2_2T
     z = r * r
-    s = r + z * r * (_S1 + z * (_S2 + z * (_S3 + z * (_S4 + z * (_S5 + z * _S6)))))
+    ps = _fma(z, _fma(z, _fma(z, _fma(z, _fma(z, _S6, _S5), _S4), _S3), _S2), _S1)
+    s = _fma(z * r, ps, r)
     hz = 0.5 * z
     w = 1.0 - hz
-    c = w + (((1.0 - w) - hz) + z * z * (_C1 + z * (_C2 + z * (_C3 + z * (_C4 + z * (
-        _C5 + z * _C6))))))
+    pc = _fma(z, _fma(z, _fma(z, _fma(z, _fma(z, _C6, _C5), _C4), _C3), _C2), _C1)
+    c = w + _fma(z * z, pc, (1.0 - w) - hz)
     if k == 0.0:
         return s, c
     if k == 1.0:
@@ -90,7 +108,8 @@ def _log_bits(b):
     s = f / (2.0 + f)
     z = s * s
     w = z * z
-    R = z * (_LG1 + w * (_LG3 + w * (_LG5 + w * _LG7))) + w * (_LG2 + w * (_LG4 + w * _LG6))
+    R = _fma(z, _fma(w, _fma(w, _fma(w, _LG7, _LG5), _LG3), _LG1),
+             w * _fma(w, _fma(w, _LG6, _LG4), _LG2))
     hfsq = 0.5 * f * f
     out = dk * _LN2_HI - ((hfsq - (s * (hfsq + R) + dk * _LN2_LO)) - f)
     if b >= _INF_BITS:
@@ -107,7 +126,7 @@ def _exp_parts(y):
     lo = k * _LN2_LO
     r = hi - lo
     t = r * r
-    c = r - t * (_P1 + t * (_P2 + t * (_P3 + t * (_P4 + t * _P5))))
+    c = r - t * _fma(t, _fma(t, _fma(t, _fma(t, _P5, _P4), _P3), _P2), _P1)
     e = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi)
     ki = np.int64(k)
     k1 = ki >> 1
