@@ -81,16 +81,17 @@ class LevelEstimate:
 
 # ----------------------------------------------------------------------------- helpers
 def default_chunk_size(backend: str, d: int, n_paths: int, n_levels: int = 1) -> int:
-    """Paths per chunk: one large chunk for numpy, about 16 cache-sized chunks for numba.
+    """Paths per chunk: one large chunk for a backend that runs chunks one after another
+    (numpy, torch), about 16 cache-sized chunks for one that runs them on threads (numba).
 
-    numpy amortises its per-call overhead over as many paths as memory allows; numba splits
-    the paths into about 16 chunks (so threads share the work evenly) of at least ~2^10 state
+    A serial backend amortises its per-call overhead over as many paths as memory allows; a
+    parallel one splits the paths into about 16 chunks (so threads share the work evenly) of at least ~2^10 state
     entries (below that the kernel's per-step overhead dominates) and at most ~2^14 (so a
     chunk's states and noise stay in cache). A deterministic function of the
     backend and the problem size only — never of the thread count — so results are
     reproducible.
     """
-    if backend in ("numpy", "torch"):  # torch: one large chunk per device call too
+    if not get_backend(backend).parallel:
         return max(1, 2**20 // (d * n_levels))
     per_path = d * n_levels
     cap = max(16, 2**14 // per_path)

@@ -59,13 +59,15 @@ def test_stable_noise_gives_levy_sde_with_sgd_scale():
     assert sde.eps == sde.driver.scale
 
 
+@pytest.mark.parametrize("alpha", [1.5, [1.3, 1.8]])  # one α, or one per coordinate
 @pytest.mark.parametrize("backend", ["numpy", "numba-numpy-rng"])
-def test_sgd_with_stable_noise_is_exactly_em_of_its_levy_sde(backend):
+def test_sgd_with_stable_noise_is_exactly_em_of_its_levy_sde(backend, alpha):
     """From x0 = x* = 0 on a quadratic, SGD x - η(H x + ξ) and EM x + η(-H x) + L dL with the
     same draws (same seed and chunks) are mirror images: SGD subtracts the noise the SDE adds,
-    so y_k = -x_k, up to the order of the floating-point operations (a few ulps a step)."""
+    so y_k = -x_k, up to the order of the floating-point operations (a few ulps a step); with a
+    non-diagonal scale matrix L."""
     H = np.array([[1.0, 0.3], [0.3, 2.0]])
-    orc = NoisyQuadratic(H, [[1.0, 0.4], [0.4, 0.5]], noise="stable", alpha=1.5)
+    orc = NoisyQuadratic(H, [[1.0, 0.4], [0.4, 0.5]], noise="stable", alpha=alpha)
     lr, B, T = 0.1, 4, 1.0
     kw = dict(T=T, n_paths=64, rng=3, chunk_size=16, quiet=True)
     y = sgd.run(orc, np.zeros(2), lr=lr, batch_size=B, **kw).xs

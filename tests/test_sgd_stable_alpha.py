@@ -55,22 +55,6 @@ def test_sgd_sde_has_a_per_coordinate_stable_driver():
     np.testing.assert_array_equal(sde.diffusion(0.0, np.zeros((1, 2))), np.diag([2.0, 1.0]))
 
 
-@pytest.mark.parametrize("backend", ["numpy", "numba-numpy-rng"])
-def test_sgd_with_per_coordinate_stable_noise_is_exactly_em_of_its_levy_sde(backend):
-    """As the scalar-α test of tests/test_sgd_sde.py: from x0 = x* = 0, SGD and the EM chain at
-    h = η with the same draws are mirror images (y_k = -x_k up to a few ulps a step), here with
-    one α per coordinate and a non-diagonal scale matrix L."""
-    H = np.array([[1.0, 0.3], [0.3, 2.0]])
-    orc = NoisyQuadratic(H, [[1.0, 0.4], [0.4, 0.5]], noise="stable", alpha=ALPHA)
-    lr, B, T = 0.1, 4, 1.0
-    kw = dict(T=T, n_paths=64, rng=3, chunk_size=16, quiet=True)
-    y = sgd.run(orc, np.zeros(2), lr=lr, batch_size=B, **kw).xs
-    x = sdesim.simulate(sgd_sde(orc, lr, batch_size=B), np.zeros(2), dt=lr, backend=backend,
-                        **kw).xs
-    bound = 8 * (T / lr) * np.finfo(float).eps * np.abs(x).max()
-    np.testing.assert_allclose(y, -x, rtol=0, atol=bound)
-
-
 def _cf_zscores(xs, scale, alpha, u):
     """z-scores of the empirical E cos(u X_l) against the SαS exp(-(scale_l |u|)^α_l)."""
     c = np.cos(u * xs)
