@@ -253,3 +253,100 @@ def test_import_sdesim_does_not_load_the_order_fit():
             "print(sorted(m for m in ('scipy.stats', 'sdesim.weak') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+# ------------------------------------------- issue 9: tiny noise, common mode, FRR, predictions
+
+def _linear_drift_differences():
+    """The issue's problem dX = -X/(2(1+t)) dt + 0.002/sqrt(1+t) dW, X0 = 1, phi = x, T = 1:
+    E X^h_T of EM is the product prod_n (1 - h/(2(1+t_n))) exactly (noise-free); the coupled
+    differences are given a Monte-Carlo error of 1e-7 relative (diagonal covariance)."""
+    hs = 2.0 ** -np.arange(2, 9)
+    means = np.array([np.prod(1 - 0.5 * h / (1 + h * np.arange(round(1 / h)))) for h in hs])
+    y = means[:-1] - means[1:]
+    return hs, y, np.diag((1e-7 * y) ** 2)
+
+
+def test_tiny_monte_carlo_error_resolves_order_one():
+    hs, y, cov = _linear_drift_differences()
+    fit = fit_order(hs, y, cov, kind="differences")
+    lo, hi = fit.order_ci
+    assert fit.status == "ok" and lo <= 1 <= hi and hi - lo < 0.02, fit.summary()
+    # without the model-error floor every candidate fails χ² on the omitted terms alone
+    bare = fit_order(hs, y, cov, kind="differences", rtol=1e-12)
+    assert bare.status != "ok"
+
+
+def test_common_offset_absorbs_a_shared_excursion():
+    # errors of order 1 plus a common offset of 5 standard errors of a strongly correlated
+    # covariance (coupled levels): without the offset every candidate fails, with it the fit
+    # is the differences fit and recovers the offset
+    hs = T / 2.0 ** np.arange(1, 8)
+    e = 0.7 * hs * (1 + 0.3 * hs)
+    sd = 0.02 * np.sqrt(np.abs(e).max())
+    cov = sd ** 2 * (0.98 * np.ones((7, 7)) + 0.02 * np.eye(7)) * 1e-2
+    shift = 5 * np.sqrt(cov[-1, -1])
+    plain = fit_order(hs, e + shift, cov)
+    with_c = fit_order(hs, e + shift, cov, common_mode=True)
+    assert plain.status != "ok"
+    assert with_c.status == "ok" and with_c.common_mode
+    assert abs(with_c.order - 1) < 1e-6
+    assert with_c.offset == pytest.approx(shift, rel=1e-6)
+    assert with_c.predict() == pytest.approx(e + shift, rel=1e-6)
+    L = np.eye(7)[:-1] - np.eye(7, k=1)[:-1]
+    diff = fit_order(hs, L @ (e + shift), L @ cov @ L.T, kind="differences")
+    assert with_c.order == pytest.approx(diff.order, abs=1e-9)
+    assert "common-mode offset" in with_c.summary()
+
+
+def test_family_level_lies_between_bonferroni_and_alpha():
+    hs = T / 2.0 ** np.arange(1, 8)
+    y = 0.7 * hs * (1 + 0.3 * hs)
+    fit = fit_order(hs, y, np.diag((0.01 * y) ** 2), alpha_gof=0.05)
+    m = sum(1 for c in fit.candidates if np.isfinite(c.gof_pvalue))
+    assert 0.05 / m <= fit.gof_level < 0.05 and fit.alpha_gof == 0.05
+    assert "false-rejection rate across all is 0.05" in fit.summary()
+    # deterministic: the level is a function of the data alone
+    assert fit_order(hs, y, np.diag((0.01 * y) ** 2), alpha_gof=0.05).gof_level == fit.gof_level
+    explicit = fit_order(hs, y, np.diag((0.01 * y) ** 2), model="power+next", alpha_gof=0.05)
+    assert explicit.gof_level == 0.05
+
+
+def test_predicted_errors_have_delta_method_standard_errors():
+    # linear check: with p fixed the model is linear, so the delta-method SE of the prediction
+    # equals the SE propagated by hand from param_cov
+    hs = T / 2.0 ** np.arange(1, 8)
+    y = 0.7 * hs * (1 + 0.3 * hs)
+    fit = fit_order(hs, y, np.diag((0.01 * y) ** 2), model="power+next")
+    h = hs[-1]
+    g = np.array([np.log(h) * (fit.C * h ** fit.order + fit.C * fit.D * h ** (fit.order + 1)),
+                  h ** fit.order, h ** (fit.order + 1)])
+    assert fit.error_model_stderr(h) == pytest.approx(math.sqrt(g @ fit.param_cov @ g))
+    assert fit.predict_stderr().shape == y.shape and np.all(fit.predict_stderr() > 0)
+    assert "predicted error at the finest step" in fit.summary()
+    d = fit_order(hs, y[:-1] - y[1:], np.diag((0.01 * y[:-1]) ** 2), kind="differences")
+    assert d.predict_stderr().shape == (6,) and np.all(np.isfinite(d.predict_stderr()))
+    exact = fit_order(hs, y)
+    assert np.all(exact.error_model_stderr(hs) == 0)
+
+
+def test_unidentified_fit_has_no_interval():
+    hs = T / 2.0 ** np.arange(1, 7)
+    y = np.array([1.0, -1.0, 1.0, -1.0, 1.0, -1.0]) * 1e-2
+    fit = fit_order(hs, y, np.diag(np.full(6, 1e-4)))
+    if not math.isfinite(fit.order_stderr):
+        assert all(math.isnan(v) for v in fit.order_ci)
+    for text in (fit.headline(), fit.summary(candidates=True), repr(fit)):
+        assert not re.search(r"\binf\b", text), text
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(common_mode=True, kind="differences"), "common_mode=True needs kind='errors'"),
+    (dict(common_mode=1), "common_mode must be True or False"),
+])
+def test_common_mode_bad_input(kwargs, match):
+    hs = T / 2.0 ** np.arange(1, 7)
+    y = 0.7 * hs
+    n = 6 if kwargs.get("kind", "errors") == "errors" else 5
+    with pytest.raises((ValueError, TypeError), match=match):
+        fit_order(hs, y[:n], np.eye(n) * 1e-6, **kwargs)

@@ -89,7 +89,7 @@ import numpy as np
 from scipy import stats
 
 from .choice import _candidates, _choose, _fit_requested
-from .models import _MODEL_TEXT, _NC, _Rules, _sorted_data
+from .models import _MODEL_TEXT, _NC, _Rules, _common_mode_data, _offset, _sorted_data
 from .verdict import _CAUSES, _verdict
 
 __all__ = ["OrderFit", "fit_order"]
@@ -158,6 +158,16 @@ class OrderFit:
         Every fit considered by ``"auto"`` (empty otherwise).
     notes : tuple of str
         Further remarks.
+    alpha_gof : float
+        The stated false-rejection rate of the χ² tests: the probability that ``"auto"``
+        rejects any candidate whose model holds, across all candidates tried.
+    gof_level : float
+        The level of each candidate's χ² test that gives the family that rate
+        (``alpha_gof`` for an explicit model).
+    common_mode : bool
+        Whether errors were fitted as ``c + e(h)`` with a free common offset ``c``.
+    offset, offset_stderr : float
+        The fitted common offset ``c`` and its standard error (0 without ``common_mode``).
     cause : str
         ``""`` for ``"ok"``; ``"misfit"`` for ``"poor fit"``. For ``"not resolved"``, the
         largest piece of the half-width: ``"noise"`` (statistical: use more or coupled paths),
@@ -195,6 +205,11 @@ class OrderFit:
     candidates: tuple = field(default_factory=tuple)
     notes: tuple = field(default_factory=tuple)
     cause: str = ""
+    alpha_gof: float = 0.01
+    gof_level: float = 0.01
+    common_mode: bool = False
+    offset: float = 0.0
+    offset_stderr: float = 0.0
 
     @property
     def reliable(self) -> bool:
@@ -219,10 +234,36 @@ class OrderFit:
         h = np.asarray(h, dtype=float)
         return self.C * h ** self.order * (1.0 + self.D * h + self.E * h * h)
 
+    def _gradient(self, h: np.ndarray) -> np.ndarray:
+        """Gradient of ``e(h) = sum_j a_j h^{p+j}`` in ``(p, a_0, …)``: shape ``h.shape + (n,)``."""
+        nc = _NC[self.model]
+        a = self.C * np.array([1.0, self.D, self.E][:nc + 1])
+        powers = h[..., None] ** (self.order + np.arange(nc + 1))
+        return np.concatenate([(np.log(h)[..., None] * powers) @ a[:, None], powers], axis=-1)
+
+    def _delta_se(self, grad: np.ndarray) -> np.ndarray:
+        cov = self.param_cov
+        if not np.all(np.isfinite(cov)):
+            return np.full(grad.shape[:-1], np.nan)
+        var = np.einsum("...i,ij,...j->...", grad, cov, grad)
+        return np.sqrt(np.maximum(var, 0.0))
+
+    def error_model_stderr(self, h) -> np.ndarray:
+        """Standard error of :meth:`error_model` at ``h`` (any shape), by the delta method on
+        ``param_cov``; zeros for exact data, ``nan`` where the fit is not identified."""
+        return self._delta_se(self._gradient(np.asarray(h, dtype=float)))
+
     def predict(self) -> np.ndarray:
-        """Fitted values of ``y`` (shape of ``y``): errors, or successive differences."""
+        """Fitted values of ``y`` (shape of ``y``): errors (plus the common offset), or
+        successive differences."""
         e = self.error_model(self.hs)
-        return e if self.kind == "errors" else e[:-1] - e[1:]
+        return e + self.offset if self.kind == "errors" else e[:-1] - e[1:]
+
+    def predict_stderr(self) -> np.ndarray:
+        """Standard errors of :meth:`predict` (shape of ``y``), from ``param_cov`` by the delta
+        method (the offset's own error, ``offset_stderr``, is not included)."""
+        G = self._gradient(self.hs)
+        return self._delta_se(G if self.kind == "errors" else G[:-1] - G[1:])
 
     def model_text(self) -> str:
         """The final model as a formula, e.g. ``"C h^p(1+Dh)"``."""
@@ -274,6 +315,13 @@ class OrderFit:
             s += f" UNRELIABLE: no model fits these data ({raw}, so not Monte-Carlo noise)"
         return s
 
+    def _prediction_text(self) -> str:
+        h = float(self.hs.min())
+        e, se = float(self.error_model(h)), float(self.error_model_stderr(h))
+        pm = "" if self.exact else (f" ± {se:.2g}" if math.isfinite(se) else
+                                    " (standard error not identified)")
+        return f"predicted error at the finest step h = {h:.4g}: e(h) = {e:.4g}{pm}"
+
     def dropped_text(self) -> str:
         """``"dropped none"`` or ``"dropped h = …"``."""
         if not self.hs_dropped:
@@ -311,13 +359,21 @@ class OrderFit:
                  f"reason: {self.reason}"]
         if not self.exact:
             p = "untestable (0 dof)" if self.dof == 0 else f"p-value {self.gof_pvalue:.3g}"
-            lines.append(f"goodness of fit: chi2 = {self.chi2:.3g} on {self.dof} dof, {p}")
+            lines.append(f"goodness of fit: chi2 = {self.chi2:.3g} on {self.dof} dof, {p}; "
+                         f"each candidate tested at level {self.gof_level:.2g}, so that the "
+                         f"false-rejection rate across all is {self.alpha_gof:g}")
+        lines.append(self._prediction_text())
+        if self.common_mode:
+            lines.append(f"common-mode offset (Monte-Carlo error shared by all levels): "
+                         f"c = {self.offset:.4g} ± {self.offset_stderr:.2g}")
         lines += [f"note: {n}" for n in self.notes]
         if candidates and self.candidates:
             lines.append("candidates (model, dropped, p, stat hw, allowance, gof p, accepted):")
             for c in self.candidates:
+                stat, allow = (f"{v:8.3g}" if math.isfinite(v) else "     n/a"
+                               for v in (c.stat_halfwidth, c.allowance))
                 lines.append(f"  {c.model:12s} {c.n_dropped:2d}  {c.order:8.4f}  "
-                             f"{c.stat_halfwidth:8.3g}  {c.allowance:8.3g}  {c.gof_pvalue:6.3g}  "
+                             f"{stat}  {allow}  {c.gof_pvalue:6.3g}  "
                              f"{'yes' if c.accepted else 'no: ' + c.why_not}")
         return "\n".join(lines)
 
@@ -326,9 +382,15 @@ class OrderFit:
 # input checks
 # --------------------------------------------------------------------------------------------
 
-def _check_inputs(hs, y, cov, kind, model, level, min_points, alpha_gof, rtol, gamma):
+def _check_inputs(hs, y, cov, kind, model, level, min_points, alpha_gof, rtol, gamma,
+                  common_mode):
     if kind not in _KINDS:
         raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}")
+    if not isinstance(common_mode, (bool, np.bool_)):
+        raise TypeError(f"common_mode must be True or False, got {common_mode!r}")
+    if common_mode and (kind != "errors" or cov is None):
+        raise ValueError("common_mode=True needs kind='errors' and a covariance (noisy errors "
+                         f"that share paths); got kind={kind!r}, cov={'None' if cov is None else 'given'}")
     if model not in _MODELS:
         raise ValueError(f"model must be one of {_MODELS}, got {model!r}")
     try:
@@ -367,9 +429,11 @@ def _check_inputs(hs, y, cov, kind, model, level, min_points, alpha_gof, rtol, g
             or min_points < need:
         raise ValueError(f"min_points must be an integer >= {need} (the number of parameters of "
                          f"model {model!r}), got {min_points!r}")
-    if n_y < min_points:
-        raise ValueError(f"not enough points: y has {n_y} values but min_points={min_points} are "
-                         f"needed for model {model!r}; give more step sizes in hs")
+    n_fit = n_y - 1 if common_mode else n_y
+    if n_fit < min_points:
+        extra = " (plus one for the common offset)" if common_mode else ""
+        raise ValueError(f"not enough points: y has {n_y} values but min_points={min_points}"
+                         f"{extra} are needed for model {model!r}; give more step sizes in hs")
     if cov is not None:
         try:
             cov = np.array(cov, dtype=float)
@@ -406,7 +470,7 @@ def _check_inputs(hs, y, cov, kind, model, level, min_points, alpha_gof, rtol, g
 
 def fit_order(hs, y, cov=None, *, kind: str = "errors", model: str = "auto",
               level: float = 0.95, min_points: int = 3, alpha_gof: float = 0.01,
-              rtol: float = 1e-3, gamma: float = 2.0) -> OrderFit:
+              rtol: float = 1e-3, gamma: float = 2.0, common_mode: bool = False) -> OrderFit:
     """Fit the order ``p`` of ``e(h) = C h^p (1 + D h + …)`` with an honest confidence interval.
 
     The data are signed errors ``y_k = e(h_k)`` or successive differences
@@ -500,17 +564,19 @@ def fit_order(hs, y, cov=None, *, kind: str = "errors", model: str = "auto",
     Birge (1932), Phys. Rev. 40:207.
     """
     hs, y, cov = _check_inputs(hs, y, cov, kind, model, level, min_points, alpha_gof, rtol,
-                               gamma)
-    data = _sorted_data(hs, y, cov, kind)
-    rules = _Rules(min_points, alpha_gof, rtol, gamma, float(stats.norm.ppf(0.5 + level / 2)))
+                               gamma, common_mode)
+    data = _sorted_data(hs, y, cov, kind, rtol)
+    fdata = _common_mode_data(data) if common_mode else data   # what the models are fitted to
+    rules = _Rules(min_points, alpha_gof, rtol, gamma, float(stats.norm.ppf(0.5 + level / 2)),
+                   alpha_gof)
     candidates = ()
     if model == "auto":
-        table = _candidates(data, rules)
+        table, rules = _candidates(fdata, rules)
         candidates = tuple(c for _, c in table)
-        choice = _choose(data, table, rules)
+        choice = _choose(fdata, table, rules)
     else:
-        choice = _fit_requested(data, model, rules)
-    verdict = _verdict(data, choice, rules)
+        choice = _fit_requested(fdata, model, rules)
+    verdict = _verdict(fdata, choice, rules)
     notes = choice.notes + verdict.notes
     if verdict.status == "poor fit" and model == "auto":
         notes.append("no model of the error expansion explains these data; the order is "
@@ -520,6 +586,13 @@ def fit_order(hs, y, cov=None, *, kind: str = "errors", model: str = "auto",
     used[f.start:] = True
     param_cov = (np.zeros_like(f.info_inv) if data.exact
                  else f.info_inv * verdict.inflation ** 2)
+    offset = offset_se = 0.0
+    if common_mode:
+        e = f.theta[1:] @ np.stack([data.hs ** (f.p + j) for j in range(f.theta.size - 1)])
+        offset, offset_se = _offset(data, e, f.start)
+        notes.append(f"errors fitted as c + e(h) with a free common offset c (coupled paths "
+                     f"share their Monte-Carlo error across levels): c = {offset:.3g} ± "
+                     f"{offset_se:.2g}, z = {offset / offset_se:.2f}")
     lo, hi = verdict.ci
     return OrderFit(order=f.p, order_stderr=verdict.se, order_ci=(float(lo), float(hi)),
                     level=float(level), truncation_allowance=float(choice.allowance),
@@ -529,4 +602,6 @@ def fit_order(hs, y, cov=None, *, kind: str = "errors", model: str = "auto",
                     stderrs=data.stderrs, used=used,
                     hs_dropped=tuple(float(h) for h in data.hs[:f.start]), reason=choice.reason,
                     status=verdict.status, ci_inflation=verdict.inflation, candidates=candidates,
-                    notes=tuple(notes), cause=verdict.cause)
+                    notes=tuple(notes), cause=verdict.cause, alpha_gof=float(alpha_gof),
+                    gof_level=float(rules.alpha_each), common_mode=bool(common_mode),
+                    offset=offset, offset_stderr=offset_se)

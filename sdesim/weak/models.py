@@ -157,10 +157,11 @@ class _Rules(NamedTuple):
     """The settings of :func:`fit_order` that decide acceptance, allowance and CI."""
 
     min_points: int
-    alpha_gof: float
+    alpha_gof: float    # family-wise false-rejection rate of the χ² tests of all candidates
     rtol: float
     gamma: float
     z: float            # normal quantile of the CI level
+    alpha_each: float   # level of each candidate's χ² test (calibrated from alpha_gof)
 
 
 @dataclass
@@ -171,11 +172,23 @@ class _Data:
     y: np.ndarray
     cov: np.ndarray | None
     kind: str
+    floor: float = 0.0      # relative model-error floor: sd rtol·|y_k| added to each datum
     whiten: dict = field(default_factory=dict)  # start -> whitening matrix of y[start:]
 
     @property
     def exact(self) -> bool:
         return self.cov is None
+
+    @property
+    def sigma(self) -> np.ndarray:
+        """The covariance the fit uses: ``cov + diag((floor·y)²)``.
+
+        The floor states that the truncated expansion is trusted to a relative accuracy
+        ``floor`` per datum (the ``rtol`` of exact data): without it, data far more precise
+        than that (coupled differences with Monte-Carlo error 1e-8) fail every χ² test on the
+        omitted terms alone. It is negligible whenever the Monte-Carlo error exceeds it.
+        """
+        return self.cov + np.diag((self.floor * self.y) ** 2)
 
     @property
     def n_y(self) -> int:
@@ -191,20 +204,49 @@ class _Data:
             if self.exact:
                 self.whiten[start] = np.diag(1.0 / np.abs(self.y[start:]))
             else:
-                Lc = np.linalg.cholesky(self.cov[start:, start:])
+                Lc = np.linalg.cholesky(self.sigma[start:, start:])
                 self.whiten[start] = np.linalg.solve(Lc, np.eye(self.n_y - start))
         return _fit_range(self.hs[start:], self.y[start:], self.whiten[start], model, self.kind,
                           self.exact, start)
 
 
-def _sorted_data(hs, y, cov, kind: str) -> _Data:
+def _sorted_data(hs, y, cov, kind: str, floor: float) -> _Data:
     """The data with errors sorted coarse to fine (differences already are)."""
     if kind == "errors":
         idx = np.argsort(-hs, kind="stable")
         hs, y = hs[idx], y[idx]
         if cov is not None:
             cov = cov[np.ix_(idx, idx)]
-    return _Data(hs, y, cov, kind)
+    return _Data(hs, y, cov, kind, 0.0 if cov is None else floor)
+
+
+def _difference_matrix(k: int) -> np.ndarray:
+    """``(k-1, k)`` matrix ``L`` with ``(L y)_i = y_i − y_{i+1}`` (successive differences)."""
+    L = np.zeros((k - 1, k))
+    L[np.arange(k - 1), np.arange(k - 1)] = 1.0
+    L[np.arange(k - 1), np.arange(1, k)] = -1.0
+    return L
+
+
+def _common_mode_data(data: _Data) -> _Data:
+    """Errors with a free common offset ``c`` as their successive differences.
+
+    ``y_k = c + e(h_k)`` for every ``c`` is the same model as ``y_k − y_{k+1} =
+    e(h_k) − e(h_{k+1})``, and GLS on the differences is GLS on the errors with ``c``
+    profiled out, so this is how the common-mode term enters the model.
+    """
+    L = _difference_matrix(data.n_y)
+    return _Data(data.hs, L @ data.y, L @ data.cov @ L.T, "differences", data.floor)
+
+
+def _offset(data: _Data, e: np.ndarray, start: int) -> tuple[float, float]:
+    """GLS estimate of the common offset ``c`` of errors ``y = c + e(h)`` on ``y[start:]``,
+    with its standard error (statistical covariance only)."""
+    r = data.y[start:] - e[start:]
+    ones = np.ones_like(r)
+    w = np.linalg.solve(data.cov[start:, start:], ones)
+    info = float(ones @ w)
+    return float(w @ r / info), 1.0 / math.sqrt(info)
 
 
 # --------------------------------------------------------------------------------------------

@@ -9,7 +9,9 @@ The weak error of a scheme with step ``h`` for a test function ``phi`` is
 :func:`sdesim.weak.fit_order`, which models the next terms of the error expansion, bounds
 the bias of the omitted ones, and says which coarse steps it dropped and why.
 
-* With ``exact`` (the true ``E phi(X_T)``) the data are the errors ``mean_k − exact``.
+* With ``exact`` (the true ``E phi(X_T)``) the data are the errors ``mean_k − exact``; with
+  coupled paths they share one Monte-Carlo fluctuation, which the fit models as a free common
+  offset (``common_mode=True`` of :func:`~sdesim.weak.fit_order`).
 * Without it, the data are the successive differences ``mean_k − mean_{k+1}`` (coarse to fine),
   in which the unknown exact value cancels. With ``coupled=True`` (the default) all grids are
   driven by the same fine noise path, summed onto each grid, so these differences have variance
@@ -98,6 +100,7 @@ class WeakOrderResult:
     cov: np.ndarray
     level: float
     elapsed: float
+    vr_factor: np.ndarray | None = None
 
     @property
     def reliable(self) -> bool:
@@ -134,6 +137,9 @@ class WeakOrderResult:
         if f.status == "poor fit":
             head += f" UNRELIABLE ({f.cause_text()})"
         ref = "vs exact" if self.kind == "errors" else "successive differences"
+        if self.vr_factor is not None:
+            ref += (f", variance reduced {np.min(self.vr_factor):.3g}-"
+                    f"{np.max(self.vr_factor):.3g}x")
         return (f"WeakOrderResult({head}, model {f.model_text()}, {f.dropped_text()}, "
                 f"{self._paths_text()}, {ref}, {self.elapsed:.1f}s)")
 
@@ -170,7 +176,9 @@ def _check_dts(dts, T: float) -> np.ndarray:
 def weak_order(sde, x0, phi: Callable, *, T: float, dts, n_paths: int,
                exact: float | None = None, coupled: bool = True, rng=None,
                backend: str = "numba", chunk_size: int | None = None, level: float = 0.95,
-               model: str = "auto", quiet: bool = False) -> WeakOrderResult:
+               model: str = "auto", quiet: bool = False, device=None,
+               dtype=None, executor=None, antithetic: bool = False,
+               control=None) -> WeakOrderResult:
     """Estimate the weak error on several grids and fit the weak order with a confidence interval.
 
     Simulates ``E phi(X^h_T)`` for every ``h`` in ``dts`` (by
@@ -220,9 +228,10 @@ def weak_order(sde, x0, phi: Callable, *, T: float, dts, n_paths: int,
         Test function, states ``(n_paths, d)`` -> values ``(n_paths,)`` (named ``phi``: ``g``
         is the SDE's diffusion).
     dts : sequence of float, shape (K,)
-        Step sizes (any order; sorted coarse to fine); K >= 4 with ``exact``, K >= 5 without
-        (the fit needs at least 4 data values, and without ``exact`` it has K - 1
-        differences). Each must divide ``T``; with ``coupled=True`` each must be an integer
+        Step sizes (any order; sorted coarse to fine); K >= 4 with ``exact`` and
+        ``coupled=False``, K >= 5 otherwise (the fit needs at least 4 data values; without
+        ``exact`` it has K - 1 differences, and coupled errors share one Monte-Carlo offset,
+        fitted as a free constant: ``fit_order(..., common_mode=True)``). Each must divide ``T``; with ``coupled=True`` each must be an integer
         multiple of the smallest (e.g. ``T/2^k``).
     n_paths : int
         Paths per grid (with coupling one path serves every grid).
@@ -232,7 +241,7 @@ def weak_order(sde, x0, phi: Callable, *, T: float, dts, n_paths: int,
         Drive all grids with the same noise (strongly recommended; see above).
     rng : int, Generator, SeedSequence or None
         Seed (results depend on the seed and ``chunk_size`` only; None: fresh entropy).
-    backend : {"numba", "numpy", "numba-numpy-rng"}, default "numba"
+    backend : {"numba", "numpy", "numba-numpy-rng", "torch"}, default "numba"
     chunk_size : int, optional
         Paths per chunk (default: the backend's).
     level : float, default 0.95
@@ -241,6 +250,19 @@ def weak_order(sde, x0, phi: Callable, *, T: float, dts, n_paths: int,
         Passed to :func:`~sdesim.weak.fit_order`.
     quiet : bool, default False
         Hide the progress bar.
+    device, dtype : optional
+        ``backend="torch"`` only, as in :func:`sdesim.simulate`.
+    executor : optional
+        Where the chunks run: threads, ``"dask"``, a ``distributed.Client``,
+        ``"torch.distributed"``, ... as in :func:`sdesim.simulate`; the result does not depend
+        on it (docs/cluster.md).
+    antithetic : bool, default False
+        Antithetic pairs of paths (:func:`sdesim.expectation_levels`; ``n_paths`` counts
+        simulated paths, ``n_paths // 2`` pairs).
+    control : None, "linear" or sdesim.variance.Control, optional
+        Control variates on every grid, fitted jointly so that the successive differences are
+        reduced too (a ``Control``'s ``mean`` must be a function of the step). Coupled only.
+        See docs/variance-reduction.md.
 
     Returns
     -------
@@ -282,9 +304,11 @@ def weak_order(sde, x0, phi: Callable, *, T: float, dts, n_paths: int,
     phi = callable_phi(phi)
     T = positive_float(T, "T")
     dts_sorted = _check_dts(dts, T)
-    need = 4 if exact is not None else 5
+    need = 4 if exact is not None and not coupled else 5
     if dts_sorted.size < need:
-        what = ("with exact, got {}: the order is fitted to the errors" if exact is not None else
+        what = ("with exact, got {}: the order is fitted to the errors" if need == 4 else
+                "with exact and coupled paths, got {}: the errors share one Monte-Carlo offset, "
+                "fitted as a free constant" if exact is not None else
                 "without exact, got {}: the order is fitted to the successive differences")
         raise ValueError(f"dts must hold at least {need} step sizes {what.format(dts_sorted.size)}"
                          ", and a model with 3 parameters needs at least 4 data values to be "
@@ -312,7 +336,8 @@ def weak_order(sde, x0, phi: Callable, *, T: float, dts, n_paths: int,
 
     le = expectation_levels(sde, x0, phi, T=T, dts=dts_sorted, n_paths=n_paths,
                             coupled=coupled, rng=rng, backend=backend, chunk_size=chunk_size,
-                            quiet=quiet)
+                            quiet=quiet, device=device, dtype=dtype, executor=executor,
+                            antithetic=antithetic, control=control)
     means = np.asarray(le.mean, dtype=float)
     cov = np.asarray(le.cov, dtype=float)
     K = means.size
@@ -327,12 +352,17 @@ def weak_order(sde, x0, phi: Callable, *, T: float, dts, n_paths: int,
         L[np.arange(K - 1), np.arange(1, K)] = -1.0
         y = L @ means
         cy = L @ cov @ L.T
+    vr = None
+    if le.plain_cov is not None:
+        D = np.eye(K) if kind == "errors" else L
+        vr = np.diag(D @ le.plain_cov @ D.T) / np.diag(cy)
     if np.any(np.diag(cy) <= 0):
         raise ValueError("the estimates have zero variance on some grid (is phi constant?); "
                          "a weak order cannot be fitted to noiseless Monte-Carlo output")
-    fit = fit_order(dts_sorted, y, cy, kind=kind, model=model, level=level)
+    fit = fit_order(dts_sorted, y, cy, kind=kind, model=model, level=level,
+                    common_mode=bool(coupled and exact is not None))
     return WeakOrderResult(dts=dts_sorted, errors=y, stderrs=np.sqrt(np.diag(cy)),
                            order=fit.order, order_ci=fit.order_ci, fit=fit,
                            n_paths=int(le.n), coupled=bool(coupled), kind=kind, exact=exact,
                            means=means, cov=cov, level=float(level),
-                           elapsed=time.perf_counter() - t0)
+                           elapsed=time.perf_counter() - t0, vr_factor=vr)

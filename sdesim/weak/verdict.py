@@ -25,11 +25,14 @@ _MAX_WIDTH = 0.5  # widest CI that still tells orders 1/2 apart
 # why an order is not resolved (or unreliable): a short name, the explanation, the remedy
 _CAUSES = {
     "noise": ("Monte-Carlo noise dominates", "the statistical error swamps the error signal",
-              "use more paths, or coupled paths"),
+              "use more paths (the half-width shrinks like 1/sqrt(n_paths)), coupled paths, or "
+              "variance reduction (antithetic increments, a control variate); finer steps do "
+              "not help (docs/weak-order-not-resolving.md)"),
     "truncation": ("the truncation allowance dominates",
                    "the steps are too coarse for the error expansion (pre-asymptotic), or the "
                    "model is misspecified",
-                   "use finer steps: drop the coarsest and extend to smaller step sizes"),
+                   "use finer steps: drop the coarsest and extend to smaller step sizes; adding "
+                   "paths does not help (docs/weak-order-not-resolving.md)"),
     "misfit": ("the model does not fit",
                "the statistical error is small, so it is not Monte-Carlo noise",
                "use finer steps (drop the coarsest, extend to smaller step sizes) and check "
@@ -113,7 +116,7 @@ def _birge(f: _Fit, rules: _Rules) -> tuple[float, float, list]:
     """Standard error of p, inflated by the Birge ratio when the model fails the χ² test:
     ``(se, inflation, notes)``."""
     se = math.sqrt(f.info_inv[0, 0]) if np.isfinite(f.info_inv[0, 0]) else float("inf")
-    if not (f.dof > 0 and f.pvalue < rules.alpha_gof):
+    if not (f.dof > 0 and f.pvalue < rules.alpha_each):
         return se, 1.0, []
     inflation = math.sqrt(f.chi2 / f.dof)
     return se * inflation, inflation, [
@@ -154,6 +157,7 @@ def _verdict(data: _Data, choice: _Choice, rules: _Rules) -> _Verdict:
                                           rules.gamma)
     else:
         cause, evidence = _unidentified_cause(data, choice, rules.z)
+        ci = (math.nan, math.nan)  # no interval, rather than an infinite one
     notes.append("; ".join(m for m in (msg, evidence) if m))
     return _Verdict(se, ci, inflation, "not resolved", cause, notes)
 
