@@ -11,11 +11,20 @@ Every Monte-Carlo loop of sdesim runs through :func:`run_chunks`. The guarantees
    merged from them (streaming moments, saved paths) is the same for any executor and any
    number of threads or workers: a result depends on the seed and the chunk size, never on how
    the work was spread.
-3. **Bounded memory.** At most a window of ``2 × workers`` chunk results is alive at a time.
+3. **Bounded memory.** At most a window of ``2 × workers`` chunk results is alive at a time
+   in this process (a Dask cluster keeps finished tasks' results on its workers until they are
+   merged: a few numbers per chunk for an estimate).
+4. **Any process.** A task is a function of its chunk alone, so it may run in another process
+   (a Dask worker, a torch.distributed rank): there the task is pickled (cloudpickle: lambdas
+   travel) and progress is counted as chunks complete (:attr:`Executor.remote`).
+   Reductions happen in the task (a chunk returns, e.g., its
+   :class:`~sdesim.stats.MomentAccumulator`, not its paths) and are merged in chunk order, the
+   same arithmetic in every executor, so estimates are bitwise the same on one thread, on
+   threads, on a Dask cluster and on several torch.distributed ranks.
 
 An executor is a small object with one method, :meth:`Executor.map_ordered`. Two ship here:
-:class:`Serial` and :class:`Threads` (for kernels that release the GIL). Another engine
-(a process pool, a cluster) is one more subclass.
+:class:`Serial` and :class:`Threads` (for kernels that release the GIL); the Dask and
+torch.distributed ones are in :mod:`sdesim.distributed` and :mod:`sdesim.torch.distributed`.
 
 Examples
 --------
@@ -44,8 +53,9 @@ import numpy as np
 
 from ._validate import positive_int, thread_count
 
-__all__ = ["Chunk", "Executor", "Serial", "Threads", "Progress", "root_seed", "child_generator",
-           "default_threads", "executor_for", "run_chunks", "ETA_WARN_S", "ETA_WINDOW_S"]
+__all__ = ["Chunk", "Executor", "Serial", "Threads", "Progress", "SharedRows", "root_seed",
+           "child_generator", "default_threads", "executor_for", "run_chunks", "ETA_WARN_S",
+           "ETA_WINDOW_S"]
 
 R = TypeVar("R")
 
@@ -93,28 +103,55 @@ def child_generator(seed: np.random.SeedSequence, *key: int) -> np.random.Genera
 
 @dataclass(frozen=True)
 class Chunk:
-    """One chunk of work: items ``[start, stop)``, its index and its own generator."""
+    """One chunk of work: items ``[start, stop)``, its index and its own generator.
+
+    ``report(work)``, when not None, reports units of work done as the chunk runs (the run's
+    :class:`Progress`); it is None when the executor is remote (progress is then counted per
+    finished chunk).
+    """
 
     index: int
     start: int
     stop: int
     rng: np.random.Generator
+    report: Callable[[int], None] | None = None
+
+    @property
+    def seed(self) -> np.random.SeedSequence:
+        """The chunk's own ``SeedSequence`` (entropy and spawn key): replaying the chunk alone
+        needs only this and ``[start, stop)``."""
+        return self.rng.bit_generator.seed_seq
 
 
 class Executor(ABC):
-    """Runs chunk tasks; yields their results in task order."""
+    """Runs chunk tasks; yields their results in task order.
+
+    Attributes
+    ----------
+    remote : bool
+        Tasks run in other processes (or their results come from there): they report no
+        progress as they run; the caller counts a task's work when ``done`` is called.
+    """
+
+    remote = False
 
     @abstractmethod
-    def map_ordered(self, fn: Callable[[int], R], n_tasks: int) -> Iterator[R]:
-        """``fn(0), fn(1), …, fn(n_tasks - 1)``, yielded in that order."""
+    def map_ordered(self, fn: Callable[[int], R], n_tasks: int,
+                    done: Callable[[int], None] | None = None) -> Iterator[R]:
+        """``fn(0), fn(1), …, fn(n_tasks - 1)``, yielded in that order; ``done(c)``, if given,
+        is called once task ``c`` has finished, in the order tasks finish (possibly from
+        another thread)."""
 
 
 class Serial(Executor):
     """One chunk after another in the calling thread."""
 
-    def map_ordered(self, fn, n_tasks):
+    def map_ordered(self, fn, n_tasks, done=None):
         for c in range(n_tasks):
-            yield fn(c)
+            res = fn(c)
+            if done is not None:
+                done(c)
+            yield res
 
     def __repr__(self) -> str:
         return "Serial()"
@@ -127,19 +164,27 @@ class Threads(Executor):
     def __init__(self, n_threads: int):
         self.n_threads = positive_int(n_threads, "n_threads")
 
-    def map_ordered(self, fn, n_tasks):
+    def map_ordered(self, fn, n_tasks, done=None):
         if self.n_threads == 1 or n_tasks <= 1:
-            yield from Serial().map_ordered(fn, n_tasks)
+            yield from Serial().map_ordered(fn, n_tasks, done)
             return
         window = 2 * self.n_threads
         pool = _pool(self.n_threads)
-        pending = [pool.submit(fn, c) for c in range(min(window, n_tasks))]
+
+        def submit(c):
+            fut = pool.submit(fn, c)
+            if done is not None:
+                fut.add_done_callback(
+                    lambda f: not f.cancelled() and f.exception() is None and done(c))
+            return fut
+
+        pending = [submit(c) for c in range(min(window, n_tasks))]
         nxt = len(pending)
         try:
             while pending:
                 res = pending.pop(0).result()
                 if nxt < n_tasks:
-                    pending.append(pool.submit(fn, nxt))
+                    pending.append(submit(nxt))
                     nxt += 1
                 yield res
         finally:  # on an error or an abandoned run, chunks not yet started never start
@@ -174,7 +219,7 @@ def executor_for(parallel: bool, n_threads: int | None) -> Executor:
 
 def run_chunks(task: Callable[[Chunk], R], n_items: int, chunk_size: int,
                seed: np.random.SeedSequence, *, key: tuple = (), executor: Executor | None = None,
-               ) -> Iterator[R]:
+               progress: "Progress | None" = None, units: int = 1) -> Iterator[R]:
     """Cut ``n_items`` into chunks of ``chunk_size``, run ``task`` on each, yield in chunk order.
 
     Parameters
@@ -190,7 +235,12 @@ def run_chunks(task: Callable[[Chunk], R], n_items: int, chunk_size: int,
     key : tuple of int
         Extra spawn-key entries before the chunk index, for independent streams of one seed.
     executor : Executor, optional
-        Default :class:`Serial`.
+        Default :class:`Serial`. A remote one pickles ``task`` (with cloudpickle).
+    progress : Progress, optional
+        The run's progress: tasks report through ``chunk.report`` as they go (in this
+        process), or ``units`` per item of a chunk is counted when a remote chunk completes.
+    units : int
+        Units of ``progress`` per item (e.g. steps per path).
 
     Yields
     ------
@@ -198,13 +248,44 @@ def run_chunks(task: Callable[[Chunk], R], n_items: int, chunk_size: int,
     """
     n_chunks = -(-n_items // chunk_size)
     key = tuple(int(k) for k in key)
+    executor = executor or Serial()
+    report = progress.update if progress is not None and not executor.remote else None
 
     def one(c: int):
         start = c * chunk_size
         return task(Chunk(c, start, min(start + chunk_size, n_items),
-                          child_generator(seed, *key, c)))
+                          child_generator(seed, *key, c), report))
 
-    return (executor or Serial()).map_ordered(one, n_chunks)
+    def done(c: int) -> None:
+        progress.update(units * (min((c + 1) * chunk_size, n_items) - c * chunk_size))
+
+    remote_progress = progress is not None and executor.remote
+    return executor.map_ordered(one, n_chunks, done if remote_progress else None)
+
+
+class SharedRows:
+    """Per-item rows ``(n, d)`` that chunk tasks slice, stored as one row when all rows are that
+    row (a shared ``x0``, a broadcast view), so that pickling a task for another process costs
+    ``O(d)`` whatever ``n``.
+
+    Examples
+    --------
+    >>> rows = SharedRows(np.broadcast_to(np.ones(2), (10**9, 2)))
+    >>> rows[3:5].shape, rows.shape
+    ((2, 2), (1000000000, 2))
+    """
+
+    def __init__(self, x: np.ndarray):
+        self.shape = x.shape
+        self.shared = x.ndim == 2 and x.shape[0] > 0 and x.strides[0] == 0
+        self.rows = np.array(x[:1] if self.shared else x)
+
+    def __getitem__(self, items: slice) -> np.ndarray:
+        """Rows ``items`` (a slice), a fresh writable float array."""
+        if self.shared:
+            n = len(range(*items.indices(self.shape[0])))
+            return np.repeat(np.asarray(self.rows, dtype=float), n, axis=0)
+        return np.array(self.rows[items], dtype=float)
 
 
 def _duration(seconds: float) -> str:

@@ -36,6 +36,9 @@ class Estimate:
     mean: np.ndarray | float
     stderr: np.ndarray | float
     n: int
+    #: Measured variance-reduction factor (variance plain Monte Carlo would have with as many
+    #: simulated paths / the variance obtained), when variance reduction was used.
+    vr_factor: np.ndarray | float | None = None
 
     def ci(self, level: float = 0.95) -> tuple:
         """Normal-approximation confidence interval ``(lo, hi)`` at ``level``.
@@ -53,7 +56,8 @@ class Estimate:
 
     def __repr__(self) -> str:
         if np.ndim(self.mean) == 0:
-            return f"Estimate({float(self.mean):.6g} ± {float(self.stderr):.2g}, n={self.n})"
+            vr = "" if self.vr_factor is None else f", variance reduced {self.vr_factor:.3g}x"
+            return f"Estimate({float(self.mean):.6g} ± {float(self.stderr):.2g}, n={self.n}{vr})"
         with np.printoptions(precision=5):
             return f"Estimate(mean={np.asarray(self.mean)}, stderr={np.asarray(self.stderr)}, n={self.n})"
 
@@ -94,6 +98,17 @@ class MomentAccumulator:
         self.mean = np.zeros(self.dim)
         self.m2 = np.zeros((self.dim, self.dim)) if full_cov else np.zeros(self.dim)
 
+    @classmethod
+    def of(cls, batch: np.ndarray, full_cov: bool = False) -> "MomentAccumulator":
+        """The accumulator of the samples ``batch`` ``(n_b, dim)`` alone (one chunk's summary,
+        to :meth:`merge` later, e.g. in another process)."""
+        batch = np.asarray(batch, dtype=float)
+        if batch.ndim != 2:
+            raise ValueError(f"batch must have shape (n_b, dim), got {batch.shape}")
+        acc = cls(batch.shape[1], full_cov)
+        acc.update(batch)
+        return acc
+
     def update(self, batch: np.ndarray) -> None:
         """Add samples ``batch`` of shape ``(n_b, dim)``."""
         batch = np.asarray(batch, dtype=float).reshape(-1, self.dim)
@@ -103,6 +118,23 @@ class MomentAccumulator:
         mb = batch.mean(axis=0)
         c = batch - mb
         m2b = c.T @ c if self.full_cov else np.einsum("ij,ij->j", c, c)
+        self._combine(nb, mb, m2b)
+
+    def merge(self, other: "MomentAccumulator") -> "MomentAccumulator":
+        """Add the samples summarised by ``other`` (same ``dim`` and ``full_cov``); return self.
+
+        The same arithmetic as :meth:`update`: merging ``MomentAccumulator.of(b)`` for the
+        batches ``b`` in one order gives bitwise what updating with them in that order gives.
+        """
+        if (other.dim, other.full_cov) != (self.dim, self.full_cov):
+            raise ValueError(f"other must have dim={self.dim}, full_cov={self.full_cov}, got "
+                             f"dim={other.dim}, full_cov={other.full_cov}")
+        if other.n:
+            self._combine(other.n, other.mean, other.m2)
+        return self
+
+    def _combine(self, nb: int, mb: np.ndarray, m2b: np.ndarray) -> None:
+        """Chan et al.'s pairwise update by ``nb`` samples of mean ``mb`` and M2 ``m2b``."""
         n = self.n + nb
         delta = mb - self.mean
         corr = np.outer(delta, delta) if self.full_cov else delta * delta

@@ -11,10 +11,12 @@ message of every backend.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-__all__ = ["SimulationDiverged", "NotCompilable", "STATUS", "new_status", "raise_shape_error",
-           "F_CALL", "G_CALL"]
+__all__ = ["SimulationDiverged", "NotCompilable", "ChunkRun", "STATUS", "new_status",
+           "raise_shape_error", "F_CALL", "G_CALL"]
 
 #: What a compiled kernel reports, one record per chunk (``status[0]``):
 STATUS = np.dtype([
@@ -52,6 +54,40 @@ class NotCompilable(Exception):
     callable object, a driver without a compiled sampler, ...)."""
 
 
+@dataclass(frozen=True)
+class ChunkRun:
+    """One chunk of a run, enough to run it again alone (with the call's ``sde`` and ``x0``):
+    ``sdesim.distributed.replay_chunk(sde, x0, chunk)``.
+
+    Attributes
+    ----------
+    entropy : int
+        The run's root entropy (the ``rng`` seed, when it was an int).
+    spawn_key : tuple of int
+        The chunk's spawn key (its last entry is the chunk index): the chunk's generator is
+        ``Generator(PCG64(SeedSequence(entropy, spawn_key=spawn_key)))``.
+    start, stop : int
+        The chunk's paths ``[start, stop)`` of the run.
+    h : float
+        The fine step.
+    n_fine : int
+        Number of fine steps.
+    ratios : tuple of int
+        Level ``l`` steps with ``ratios[l] * h`` (coupled levels; ``(1,)`` for a plain run).
+    backend : str
+        The backend that ran it.
+    """
+
+    entropy: int
+    spawn_key: tuple
+    start: int
+    stop: int
+    h: float
+    n_fine: int
+    ratios: tuple
+    backend: str
+
+
 class SimulationDiverged(FloatingPointError):
     """A simulated state became inf/NaN.
 
@@ -69,20 +105,37 @@ class SimulationDiverged(FloatingPointError):
         The public function that raised it (``"simulate"``, ``"expectation"``, ...).
     advice : str or None
         What to do about it in that call, besides reducing ``dt``.
+    chunk : ChunkRun or None
+        The chunk it happened in (its seed, paths and grid), to replay it alone with
+        ``sdesim.distributed.replay_chunk(sde, x0, error.chunk)``.
     """
 
     def __init__(self, step: int, time: float, n_paths: int, chunk_paths: int, level_dt: float,
-                 entry: str | None = None, advice: str | None = None):
+                 entry: str | None = None, advice: str | None = None,
+                 chunk: ChunkRun | None = None):
         self.step, self.time, self.n_paths, self.level_dt = step, time, n_paths, level_dt
-        self.chunk_paths, self.entry, self.advice = chunk_paths, entry, advice
+        self.chunk_paths, self.entry, self.advice, self.chunk = chunk_paths, entry, advice, chunk
+        where = "" if chunk is None else (
+            f" (paths {chunk.start}..{chunk.stop - 1}, seed entropy={chunk.entropy}, "
+            f"spawn_key={chunk.spawn_key}: replay it alone with "
+            f"sdesim.distributed.replay_chunk(sde, x0, error.chunk))")
         super().__init__(
             f"{entry + ': ' if entry else ''}simulation diverged: non-finite state at step {step} "
             f"(t = {time:.6g}, dt = {level_dt:.6g}) in {n_paths} of {chunk_paths} paths of the "
-            f"chunk; reduce dt or check the drift/diffusion for blow-up"
+            f"chunk{where}; reduce dt or check the drift/diffusion for blow-up"
             f"{', ' + advice if advice else ''}")
+
+    def __reduce__(self):  # pickled with its fields (it crosses processes: Dask, torchrun)
+        return SimulationDiverged, (self.step, self.time, self.n_paths, self.chunk_paths,
+                                    self.level_dt, self.entry, self.advice, self.chunk)
 
     def in_call(self, entry: str, advice: str) -> "SimulationDiverged":
         """The same error as raised by the public function ``entry``, with ``advice`` that fits
         that call (e.g. how to see the paths)."""
         return SimulationDiverged(self.step, self.time, self.n_paths, self.chunk_paths,
-                                  self.level_dt, entry, advice)
+                                  self.level_dt, entry, advice, self.chunk)
+
+    def in_chunk(self, chunk: ChunkRun) -> "SimulationDiverged":
+        """The same error, naming the chunk it happened in."""
+        return SimulationDiverged(self.step, self.time, self.n_paths, self.chunk_paths,
+                                  self.level_dt, self.entry, self.advice, chunk)
