@@ -14,6 +14,17 @@ additive      constant ``(d,)`` or         ``d`` or     ``dL * b`` or ``dL @ B.T
 
 ``f(t, x)`` always takes ``x`` of shape ``(n, d)`` and returns ``(n, d)``. ``t`` is a float.
 
+Diffusion as a product (torchsde's name): instead of ``g``, give ``g_prod(t, x, dL)`` returning
+the noise term ``(n, d)`` for increments ``dL`` ``(n, m)`` without forming ``g`` — for a
+network, where ``g`` is ``d × N``. Every backend that runs the SDE calls ``g_prod`` with the
+step's increments (the numba backend runs such an SDE on numpy, after a warning).
+
+One ``f`` for numpy and torch (array-API style): the numpy backends call ``f``/``g`` with numpy
+arrays, the torch backend with torch tensors. Operations both share (``-x``, ``x ** 3``,
+``0.5 * x``, ``x @ A.T``) need nothing more; for functions, take the namespace of the input —
+``xp = array_api_compat.array_namespace(x)``, then ``xp.sin(x)``, ``xp.ones_like(x)`` (what
+scipy does) — and create no numpy arrays from ``x``.
+
 Examples
 --------
 A 2-d Itô SDE with diagonal multiplicative noise:
@@ -23,6 +34,12 @@ A 2-d Itô SDE with diagonal multiplicative noise:
 >>> sde = sdesim.SDE(lambda t, x: -x**3, lambda t, x: 0.5 * np.ones_like(x) + 0.1 * x, d=2)
 >>> sde.noise, sde.m
 ('diagonal', 2)
+
+>>> from array_api_compat import array_namespace
+>>> def f(t, x):
+...     xp = array_namespace(x)
+...     return -xp.sin(x)
+>>> sde = sdesim.SDE(f, lambda t, x: 0.5 + 0.0 * x, d=1)   # runs on backend="numpy" and "torch"
 
 Writing ``f`` and ``g`` so that the numba backend can compile them: use numpy operations that
 numba supports on 2-d float arrays (arithmetic, ufuncs, ``np.empty``/``np.zeros_like``, loops,
@@ -51,9 +68,10 @@ class SDE:
     ----------
     f : callable ``f(t, x) -> (n, d)``
         Drift, vectorised over paths; ``x`` has shape ``(n, d)``.
-    g : callable or array_like
+    g : callable or array_like, optional
         Diffusion; its shape depends on ``noise`` (see the module table). For ``"additive"``
         a constant ``(d,)`` (diagonal) or ``(d, m)`` array, or a callable ``g(t)`` returning one.
+        Omitted when ``g_prod`` is given.
     d : int
         State dimension.
     m : int, optional
@@ -62,11 +80,15 @@ class SDE:
     driver : Driver, default ``Brownian()``
         ``sdesim.Brownian()`` or ``sdesim.Stable(alpha)`` (Lévy-driven, Itô/Euler sense).
     name : str, optional
+    g_prod : callable ``g_prod(t, x, dL) -> (n, d)``, optional
+        The noise term ``g(t, x) dL`` for increments ``dL`` ``(n, m)``, instead of ``g`` (module
+        docstring); any noise kind but ``"additive"``.
 
     Raises
     ------
     ValueError
-        Unknown ``noise``, inconsistent ``m``, wrong additive ``g`` shape. Wrong shapes returned
+        Unknown ``noise``, inconsistent ``m``, wrong additive ``g`` shape, both or neither of
+        ``g`` and ``g_prod``, ``g_prod`` with additive noise. Wrong shapes returned
         by ``f``/``g`` are reported by :meth:`check` before a run and wherever a backend calls
         them, with the message of :meth:`shape_error` on every backend.
 
@@ -78,13 +100,22 @@ class SDE:
     >>> sde.m
     2
 
+    A diffusion given as a product (``g`` of shape ``(n, 2, 3)`` never formed):
+
+    >>> W = np.arange(6.0).reshape(2, 3) / 10
+    >>> sde = sdesim.SDE(lambda t, x: -x, g_prod=lambda t, x, dL: dL @ W.T, d=2, m=3,
+    ...                  noise="general")
+    >>> sde.noise_term(0.0, np.zeros((4, 2)), np.ones((4, 3))).shape
+    (4, 2)
+
     References
     ----------
     Kloeden & Platen (1992), Numerical Solution of SDEs, §9.1 (Itô SDE, noise classes).
     """
 
-    def __init__(self, f: Callable, g, *, d: int, m: int | None = None, noise: str = "diagonal",
-                 driver: Driver | None = None, name: str | None = None):
+    def __init__(self, f: Callable, g=None, *, d: int, m: int | None = None,
+                 noise: str = "diagonal", driver: Driver | None = None, name: str | None = None,
+                 g_prod: Callable | None = None):
         if noise not in NOISE_KINDS:
             raise ValueError(f"noise must be one of {NOISE_KINDS}, got {noise!r}")
         if not callable(f):
@@ -98,7 +129,10 @@ class SDE:
                             f"got {type(self.driver).__name__}")
         self.name = name or "SDE"
         self._additive_const = None
-        if noise == "additive" and not callable(g):
+        self.g_prod = _checked_g_prod(g, g_prod, noise)
+        if g_prod is not None:
+            implied_m = {"diagonal": self.d, "scalar": 1}.get(noise)
+        elif noise == "additive" and not callable(g):
             b = as_finite_array(g, "g", ndim=(1, 2))
             if b.shape[0] != self.d:
                 raise ValueError(f"g (additive) must have shape ({self.d},) or ({self.d}, m), "
@@ -136,6 +170,10 @@ class SDE:
         return self._additive_const
 
     # ------------------------------------------------------------------ evaluation
+    def _no_g(self) -> TypeError:
+        return TypeError(f"{self.name} gives its diffusion as g_prod(t, x, dL) only: g(t, x) is "
+                         f"not formed; use noise_term(t, x, dL)")
+
     def drift(self, t: float, x: np.ndarray) -> np.ndarray:
         """Drift ``f(t, x)``, shape ``(n, d)``; raises :meth:`shape_error` on any other shape."""
         fx = self.f(t, x)
@@ -147,8 +185,11 @@ class SDE:
         """Diffusion coefficient as returned by ``g`` (shape per noise kind, module table).
 
         Raises :meth:`shape_error` unless the shape is the one the noise kind requires
-        (``x`` may be ``None`` for additive noise).
+        (``x`` may be ``None`` for additive noise); a ``TypeError`` for an SDE given by
+        ``g_prod``.
         """
+        if self.g_prod is not None:
+            raise self._no_g()
         if self.noise == "additive":
             gx = self._additive_const if self._additive_const is not None else np.asarray(self.g(t))
             if gx.shape != (self.d, self.m) and (gx.shape != (self.d,) or self.m != self.d):
@@ -167,6 +208,10 @@ class SDE:
         """The error for ``f`` or ``g`` (``which``) returning shape ``got`` at ``x`` of shape
         ``(rows, d)``: the one message every backend raises."""
         d, m = self.d, self.m
+        if which == "g_prod":
+            return ValueError(f"g_prod(t, x, dL) must return shape (n_paths, d) = ({rows}, {d}) "
+                              f"at x of shape ({rows}, {d}) and dL of shape ({rows}, {m}), "
+                              f"got {tuple(got)}")
         if which == "f":
             return ValueError(f"f(t, x) must return shape (n_paths, d) = ({rows}, {d}) at x of "
                               f"shape ({rows}, {d}), got {tuple(got)}")
@@ -179,7 +224,13 @@ class SDE:
                           f"noise={self.noise!r} at x of shape ({rows}, {d}), got {tuple(got)}")
 
     def noise_term(self, t: float, x: np.ndarray, dL: np.ndarray) -> np.ndarray:
-        """``g(t, x) dL`` for increments ``dL`` of shape ``(n, m)``; returns ``(n, d)``."""
+        """``g(t, x) dL`` for increments ``dL`` of shape ``(n, m)`` (through ``g_prod`` when
+        given); returns ``(n, d)``. Raises :meth:`shape_error` on a wrong shape."""
+        if self.g_prod is not None:
+            out = self.g_prod(t, x, dL)
+            if np.shape(out) != (x.shape[0], self.d):
+                raise self.shape_error("g_prod", x.shape[0], np.shape(out))
+            return out
         gx = self.diffusion(t, x)
         if self.noise in ("diagonal", "scalar"):  # scalar: dL has shape (n, 1) and broadcasts
             return gx * dL
@@ -207,14 +258,36 @@ class SDE:
             :meth:`shape_error` (naming ``f`` or ``g``, the expected shape and the shape
             returned), or non-finite values at the initial state.
         """
-        fx, gx = self.drift(t, x), self.diffusion(t, x)
-        for name, val in (("f", fx), ("g", gx)):
+        fx = self.drift(t, x)
+        if self.g_prod is None:
+            gname, gx = "g", self.diffusion(t, x)
+        else:
+            gname, gx = "g_prod", self.noise_term(t, x, np.ones((x.shape[0], self.m)))
+        for name, val in (("f", fx), (gname, gx)):
             if not np.all(np.isfinite(val)):
                 raise ValueError(f"{name} returned non-finite values at t={t} for the initial state")
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(name={self.name!r}, d={self.d}, m={self.m}, "
                 f"noise={self.noise!r}, driver={self.driver!r})")
+
+
+def _checked_g_prod(g, g_prod, noise: str):
+    """``g_prod`` after checking it against ``g`` and ``noise`` (errors name the argument)."""
+    if g_prod is None:
+        if g is None:
+            raise TypeError("give the diffusion as g (a callable or, for additive noise, an "
+                            "array) or as g_prod(t, x, dL); got neither")
+        return None
+    if g is not None:
+        raise TypeError("give the diffusion as g or as g_prod, not both")
+    if not callable(g_prod):
+        raise TypeError(f"g_prod must be callable g_prod(t, x, dL) -> (n, d), got "
+                        f"{type(g_prod).__name__}")
+    if noise == "additive":
+        raise ValueError("g_prod is for noise 'diagonal', 'scalar' or 'general'; an additive "
+                         "noise is a constant g: give it as g")
+    return g_prod
 
 
 class LinearSDE(SDE):

@@ -1,5 +1,6 @@
-"""The torch backend: Philox4x32-10 noise, moments against the exact EM chains, counter-based
-independence of the chunk size, shape errors and fallbacks."""
+"""The torch backend: Philox4x32-10 noise, Brownian and α-stable drivers against exact EM-chain
+laws, counter-based independence of the chunk size (runs, levels, exit times), g_prod, array-API
+user functions, device/dtype arguments and their errors, shape errors and fallbacks."""
 import subprocess
 import sys
 import warnings
@@ -10,8 +11,17 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import sdesim  # noqa: E402
-from sdesim.backends.torch_backend import normals, philox4x32  # noqa: E402
+from array_api_compat import array_namespace, device as xp_device  # noqa: E402
+from scipy import stats  # noqa: E402
+
+from sdesim.backends.torch_backend import TORCH  # noqa: E402
+from sdesim.backends.torch_model import TorchModel  # noqa: E402
+from sdesim.backends.torch_philox import normals, philox4x32, uniform_pairs  # noqa: E402
+from sdesim.backends.torch_stable import StableIncrements  # noqa: E402
+from sdesim.escape import Ball, Box, Interval, Predicate, exit_times  # noqa: E402
 from sdesim.exact import em_chain_moments, ou_em_chain_moments  # noqa: E402
+from sdesim.schemes import EulerMaruyama  # noqa: E402
+from sdesim.weak import weak_order  # noqa: E402
 
 K = 5.0  # tolerance in standard errors
 RUN = dict(backend="torch", quiet=True)
@@ -61,6 +71,23 @@ def test_normals_are_standard_normal():
     assert torch.equal(part, full[10:20, 37:61])
 
 
+def test_uniform_pairs_are_uniform_and_counter_based():
+    u, w = uniform_pairs((9, 8), torch.arange(500), 3, 103)
+    for v in (u, w):
+        assert stats.kstest(v.numpy().ravel(), "uniform").pvalue > 1e-3
+    assert abs(np.corrcoef(u.numpy().ravel(), w.numpy().ravel())[0, 1]) < K / np.sqrt(u.numel())
+    pu, pw = uniform_pairs((9, 8), torch.arange(7, 9), 50, 55)
+    assert torch.equal(pu, u[7:9, 47:52]) and torch.equal(pw, w[7:9, 47:52])
+
+
+def test_stable_draws_follow_scipys_law_per_coordinate():
+    alphas = [1.0, 1.5, 0.7]
+    z = StableIncrements(sdesim.Stable(alphas), 3, torch.device("cpu")).standard(
+        (5, 6), torch.arange(1000), 0, 2).reshape(-1, 3).numpy()
+    for j, a in enumerate(alphas):
+        assert stats.kstest(z[:, j], lambda x: stats.levy_stable.cdf(x, a, 0)).pvalue > 1e-3
+
+
 def _zscore(est, exact):
     return np.abs((np.asarray(est.mean) - exact) / np.asarray(est.stderr))
 
@@ -105,12 +132,90 @@ def test_noise_kinds_match_the_exact_em_chain(noise):
     assert np.all(_zscore(est, np.concatenate([mo.mean, np.diag(mo.second)])) < K)
 
 
-def test_results_do_not_depend_on_the_chunk_size():
+@pytest.mark.parametrize("alphas", [[1.5], [1.3, 1.8], [1.0, 2.0]])
+def test_stable_ou_matches_the_exact_em_chain_law(alphas):
+    """The additive EM chain X_n = c^n x0 + Σ c^{n-1-k} σ h^{1/α} Z_k (c = 1 - θh) is SαS with
+    scale σ h^{1/α} (Σ_k |c|^{αk})^{1/α}: E cos(u (X_n - c^n x0)) = exp(-(scale u)^α)."""
+    a, theta, sigma, h, n, u = np.array(alphas), 1.0, 0.7, 0.05, 10, 1.3
+    d = a.size
+    sde = sdesim.ou(theta, sigma, d=d, driver=sdesim.Stable(alphas))
+    c = 1 - theta * h
+    scale = sigma * h ** (1 / a) * np.sum(np.abs(c) ** (np.outer(a, np.arange(n))), axis=1) ** (1 / a)
+    est = sdesim.expectation(sde, np.ones(d), lambda x: np.cos(u * (x - c ** n)), T=n * h, dt=h,
+                             n_paths=20_000, rng=8, **RUN)
+    assert np.all(_zscore(est, np.exp(-(scale * u) ** a)) < K)
+
+
+def test_stable_multiplicative_noise_agrees_with_the_numpy_backend():
+    """GBM with SαS noise (α = 1.9): no closed form for a bounded test function, so the torch
+    and the numpy backends' E clip(X_T) (bounded: standard errors are valid) must agree within
+    K combined standard errors."""
+    sde = sdesim.gbm(0.5, 0.2, driver=sdesim.Stable(1.9))
+    est = sdesim.expectation(sde, 1.0, lambda x: np.clip(x[:, 0], -5.0, 7.0), T=0.5, dt=0.05,
+                             n_paths=20_000, rng=9, **RUN)
+    exact = sdesim.expectation(sde, 1.0, lambda x: np.clip(x[:, 0], -5.0, 7.0), T=0.5,
+                               dt=0.05, n_paths=20_000, rng=10, backend="numpy", quiet=True)
+    assert abs(est.mean - exact.mean) < K * np.hypot(est.stderr, exact.stderr)
+
+
+def _user_array_api():
+    """The general linear SDE of _user("general") as a user writes it once for numpy and torch:
+    f and g_prod in the array-API namespace of x (g of shape (n, d, m) never formed)."""
+    def f(t, x):
+        xp = array_namespace(x)
+        return x @ xp.asarray(A2.T, dtype=x.dtype, device=xp_device(x))
+
+    def g_prod(t, x, dW):
+        xp = array_namespace(x)
+        out = xp.zeros_like(x)
+        for j in range(2):
+            Bj = xp.asarray(B2[j].T, dtype=x.dtype, device=xp_device(x))
+            bj = xp.asarray(b2[j], dtype=x.dtype, device=xp_device(x))
+            out = out + (x @ Bj + bj) * dW[:, j:j + 1]
+        return out
+
+    return sdesim.SDE(f, g_prod=g_prod, d=2, m=2, noise="general")
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_g_prod_and_array_api_functions_match_the_exact_em_chain(backend):
+    x0, dt = np.array([1.0, -0.5]), 0.05
+    mo = em_chain_moments(A2, B2, x0, dt, 10, b_list=b2)
+    est = sdesim.expectation(_user_array_api(), x0, lambda x: np.concatenate([x, x ** 2], 1),
+                             T=0.5, dt=dt, n_paths=20_000, rng=11, backend=backend, quiet=True)
+    assert np.all(_zscore(est, np.concatenate([mo.mean, np.diag(mo.second)])) < K)
+
+
+def test_the_torch_step_is_the_numpy_step_for_array_api_functions():
+    sde = _user_array_api()
+    rng = np.random.default_rng(0)
+    x, dW = rng.standard_normal((7, 2)), rng.standard_normal((7, 2))
+    model = TorchModel(sde, torch.device("cpu"), torch.float64)
+    got = model.step(0.3, torch.from_numpy(x), 0.1, torch.from_numpy(dW)).numpy()
+    np.testing.assert_allclose(got, EulerMaruyama.step(sde, 0.3, x, 0.1, dW), rtol=1e-13)
+
+
+CHUNKED = {
+    "OU Brownian": sdesim.ou(1.0, [0.5, 1.0]),
+    "dense linear": sdesim.linear(A2, list(B2), b_list=list(b2)),
+    "user f, g": sdesim.SDE(lambda t, x: -x ** 3, lambda t, x: 0.3 * x + 0.2, d=2),
+    "stable per coordinate": sdesim.ou(1.0, 0.5, d=2, driver=sdesim.Stable([1.2, 1.7])),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CHUNKED))
+def test_results_do_not_depend_on_the_chunk_size(name):
+    sde = CHUNKED[name]
     kw = dict(T=0.2, dt=0.02, n_paths=1000, rng=4, **RUN)
-    sde = sdesim.ou(1.0, 1.0)
-    a = sdesim.simulate(sde, 1.0, chunk_size=100, **kw)
-    b = sdesim.simulate(sde, 1.0, chunk_size=1000, **kw)
-    assert np.array_equal(a.xs, b.xs)
+    runs = [sdesim.simulate(sde, [1.0, 0.5], chunk_size=c, **kw).xs for c in (1000, 100, 333)]
+    assert np.array_equal(runs[0], runs[1]) and np.array_equal(runs[0], runs[2])
+    # coupled levels, path by path (the streamed means differ in their last bits: the merge
+    # of the moment accumulators follows the chunks)
+    x0, rng = np.tile([1.0, 0.5], (500, 1)), np.random.default_rng(5)
+    whole = TORCH.run_chunk(sde, x0, 0.025, 8, (1, 2, 4), [0, 4, 8], rng)
+    parts = [TORCH.run_chunk(sde, x0[a:b], 0.025, 8, (1, 2, 4), [0, 4, 8], rng, path_start=a)
+             for a, b in ((0, 77), (77, 500))]
+    assert np.array_equal(whole, np.concatenate(parts, axis=2))
 
 
 def test_coupled_levels_and_weak_order_run():
@@ -120,6 +225,81 @@ def test_coupled_levels_and_weak_order_run():
     exact = [ou_em_chain_moments([[1.0]], [[1.0]], [1.0], h, round(0.4 / h)).second[0, 0]
              for h in (0.1, 0.05)]
     assert np.all(np.abs(lev.mean - exact) < K * lev.stderr)
+    gbm = sdesim.gbm(0.5, 0.4)
+    res = weak_order(gbm, 1.0, lambda x: x[:, 0] ** 2, T=1.0, dts=[2.0 ** -k for k in range(1, 6)],
+                     n_paths=50_000, exact=np.exp(1.16), rng=6, device="cpu",
+                     dtype=torch.float32, **RUN)
+    assert res.order_ci[0] < 1 < res.order_ci[1]
+
+
+@pytest.mark.parametrize("domain", [Interval(-1.0, 1.0), Box([-1.0, -0.5], [1.0, 0.8]),
+                                    Ball([0.0, 0.1], 0.9)])
+@pytest.mark.parametrize("driver", [sdesim.Brownian(), sdesim.Stable([1.5, 1.9])])
+def test_exit_times_are_the_first_exits_of_the_simulated_paths(domain, driver):
+    """Counter-based noise: exit_times sees the very paths simulate gives for the seed, for any
+    chunk size."""
+    sde = sdesim.ou(0.5, 0.8, d=2, driver=driver)
+    dt, t_max, n = 0.01, 1.0, 300
+    paths = sdesim.simulate(sde, [0.0, 0.1], T=t_max, dt=dt, n_paths=n, rng=12, **RUN).xs
+    first = np.full(n, -1)
+    for k in range(paths.shape[0] - 1, -1, -1):
+        ax, _ = domain.classify(paths[k], paths[0])
+        first[ax >= 0] = k
+    for chunk in (n, 64):
+        got = exit_times(sde, [0.0, 0.1], domain, dt=dt, t_max=t_max, n_paths=n, rng=12,
+                         chunk_size=chunk, **RUN)
+        assert np.array_equal(np.where(got.exited, np.rint(got.times / dt), -1), first)
+        out = first >= 0
+        np.testing.assert_array_equal(got.position[out], paths[first[out], np.flatnonzero(out)])
+        ax, sd = domain.classify(got.position[out], paths[0][out])
+        assert np.array_equal(got.axis[out], ax) and np.array_equal(got.side[out], sd)
+
+
+def test_exit_times_with_a_predicate_run_on_numpy():
+    sde = sdesim.ou(1.0, 1.0)
+    kw = dict(dt=0.01, t_max=0.5, n_paths=50, rng=13, quiet=True)
+    dom = Predicate(lambda x: np.abs(x[:, 0]) < 1)
+    got = exit_times(sde, 0.0, dom, backend="torch", **kw)
+    assert np.array_equal(got.times, exit_times(sde, 0.0, dom, backend="numpy", **kw).times)
+
+
+def test_float32_runs_match_the_exact_chain():
+    mo = ou_em_chain_moments([[1.0]], [[1.0]], [1.0], 0.05, 10)
+    est = sdesim.expectation(sdesim.ou(1.0, 1.0), 1.0, lambda x: x[:, 0] ** 2, T=0.5, dt=0.05,
+                             n_paths=20_000, rng=14, device="cpu", dtype="float32", **RUN)
+    assert _zscore(est, mo.second[0, 0]) < K
+
+
+def test_device_and_dtype_errors_name_the_argument():
+    ou = sdesim.ou(1.0, 1.0)
+    kw = dict(T=0.1, dt=0.01, n_paths=10, rng=0, quiet=True)
+    with pytest.raises(ValueError, match=r"device= is an option of backend='torch' only.*"
+                                         r"backend='numba'"):
+        sdesim.simulate(ou, 1.0, device="cpu", **kw)
+    with pytest.raises(ValueError, match=r"dtype= is an option of backend='torch' only"):
+        exit_times(ou, 0.0, Interval(-1, 1), dt=0.01, t_max=0.1, n_paths=10, dtype="float32",
+                   backend="numpy")
+    with pytest.raises(ValueError, match=r"dtype must be torch.float32 or torch.float64.*"
+                                         r"float16"):
+        sdesim.simulate(ou, 1.0, backend="torch", dtype=torch.float16, **kw)
+    with pytest.raises(ValueError, match=r"device must be a torch device .*got 'gpu0'"):
+        sdesim.expectation(ou, 1.0, lambda x: x[:, 0], backend="torch", device="gpu0", **kw)
+    bad = sdesim.SDE(lambda t, x: -x if isinstance(x, np.ndarray) else (-x).double(),
+                     lambda t, x: x, d=1)  # float64 whatever x is
+    with pytest.raises(TypeError, match=r"f returned a tensor of dtype torch.float64 at x of "
+                                        r"dtype torch.float32 \(the run's dtype=\)"):
+        sdesim.simulate(bad, 1.0, backend="torch", dtype="float32", **kw)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_cuda_is_a_named_error(monkeypatch):
+    ou = sdesim.ou(1.0, 1.0)
+    with pytest.raises(ValueError, match=r"device='cuda' asks for CUDA, but "
+                                         r"torch.cuda.is_available\(\) is False"):
+        sdesim.simulate(ou, 1.0, T=0.1, dt=0.01, backend="torch", device="cuda", quiet=True)
+    monkeypatch.setenv("SDESIM_TORCH_DEVICE", "cuda:0")
+    with pytest.raises(ValueError, match=r"SDESIM_TORCH_DEVICE='cuda:0' asks for CUDA"):
+        exit_times(ou, 0.0, Interval(-1, 1), dt=0.01, t_max=0.1, n_paths=10, **RUN)
 
 
 def test_wrong_shapes_raise_the_named_error():
@@ -135,11 +315,9 @@ def test_wrong_shapes_raise_the_named_error():
 def test_what_torch_cannot_run_falls_back_to_numpy_with_a_warning():
     kw = dict(T=0.1, dt=0.01, n_paths=50, rng=6, quiet=True)
     numpy_only = sdesim.SDE(lambda t, x: -np.asarray(x), lambda t, x: x, d=1)
-    stable = sdesim.ou(1.0, 1.0, driver=sdesim.Stable(1.5))
-    for sde, why in ((numpy_only, "calls f with torch tensors"), (stable, "Stable")):
-        with pytest.warns(RuntimeWarning, match=why):
-            got = sdesim.simulate(sde, 1.0, backend="torch", **kw)
-        assert np.array_equal(got.xs, sdesim.simulate(sde, 1.0, backend="numpy", **kw).xs)
+    with pytest.warns(RuntimeWarning, match="calls f with torch tensors"):
+        got = sdesim.simulate(numpy_only, 1.0, backend="torch", **kw)
+    assert np.array_equal(got.xs, sdesim.simulate(numpy_only, 1.0, backend="numpy", **kw).xs)
 
 
 def test_divergence_raises():
@@ -154,11 +332,24 @@ def test_import_sdesim_does_not_import_torch():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_cuda_float32_matches_the_exact_chain(monkeypatch):
-    monkeypatch.setenv("SDESIM_TORCH_DEVICE", "cuda")
+def test_cuda_float32_matches_the_exact_chain():
     mo = ou_em_chain_moments([[1.0]], [[1.0]], [1.0], 0.01, 100)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         est = sdesim.expectation(sdesim.ou(1.0, 1.0), 1.0, lambda x: x[:, 0] ** 2, T=1.0,
-                                 dt=0.01, n_paths=200_000, rng=7, **RUN)
+                                 dt=0.01, n_paths=200_000, rng=7, device="cuda", **RUN)
     assert _zscore(est, mo.second[0, 0]) < K
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_draws_the_cpus_noise():
+    """docs/gpu.md: the Philox integers are bitwise equal on both devices; the float64 normals
+    agree to the last few ulps (log, cos, sin differ between the CPU's and CUDA's libraries)."""
+    z = torch.zeros(1000, dtype=torch.int64)
+    ctr = [torch.arange(1000), z + 7, z, z]
+    cpu = philox4x32(ctr, (3, 4))
+    gpu = philox4x32([c.cuda() for c in ctr], (3, 4))
+    assert all(torch.equal(a, b.cpu()) for a, b in zip(cpu, gpu))
+    a = normals((3, 4), torch.arange(1000), 0, 64, torch.float64)
+    b = normals((3, 4), torch.arange(1000).cuda(), 0, 64, torch.float64).cpu()
+    torch.testing.assert_close(a, b, rtol=1e-14, atol=1e-14)

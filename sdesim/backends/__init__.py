@@ -19,7 +19,7 @@ import importlib
 from .contract import Backend
 from .errors import SimulationDiverged
 
-__all__ = ["BACKENDS", "Backend", "SimulationDiverged", "get_backend"]
+__all__ = ["BACKENDS", "Backend", "SimulationDiverged", "get_backend", "backend_options"]
 
 #: name -> (module, attribute holding the Backend object)
 _REGISTRY = {
@@ -29,6 +29,9 @@ _REGISTRY = {
     "torch": ("torch_backend", "TORCH"),
 }
 BACKENDS = tuple(_REGISTRY)
+#: name -> the options its ``prepare`` / ``prepare_exit`` take (keyword arguments of the public
+#: functions, passed through only when given)
+_OPTIONS = {"torch": ("device", "dtype")}
 
 
 def get_backend(name: str) -> Backend:
@@ -43,3 +46,26 @@ def get_backend(name: str) -> Backend:
         raise ValueError(f"backend must be one of {BACKENDS}, got {name!r}")
     module, attr = _REGISTRY[name]
     return getattr(importlib.import_module(f".{module}", __name__), attr)
+
+
+def backend_options(name: str, **options) -> dict:
+    """The options given (those not ``None``) for backend ``name``, to pass to its ``prepare``.
+
+    Examples
+    --------
+    >>> backend_options("numba", device=None)
+    {}
+
+    Raises
+    ------
+    ValueError
+        An option the backend does not take (``device=`` or ``dtype=`` with a backend other
+        than ``"torch"``), naming it.
+    """
+    given = {k: v for k, v in options.items() if v is not None}
+    for k, v in given.items():
+        if k not in _OPTIONS.get(name, ()):
+            takes = [b for b, opts in _OPTIONS.items() if k in opts]
+            raise ValueError(f"{k}= is an option of backend={takes[0]!r} only, got {k}={v!r} "
+                             f"with backend={name!r}")
+    return given

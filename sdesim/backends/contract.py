@@ -80,9 +80,14 @@ class Backend(ABC):
         Whether chunks may run on several threads at once (its kernels release the GIL).
     counter_based : bool
         Whether its noise is a function of (seed, global path index, step) alone: then
-        :meth:`run_chunk` also takes ``path_start``, the global index of the chunk's first
-        path, and results do not depend on the chunk size (``"torch"``); otherwise it draws
-        from the chunk's ``rng`` in order and results depend on the chunk size.
+        :meth:`run_chunk` and :meth:`exit_chunk` also take ``path_start``, the global index
+        of the chunk's first path, and results do not depend on the chunk size (``"torch"``);
+        otherwise it draws from the chunk's ``rng`` in order and results depend on the chunk
+        size.
+
+    A backend with options (``"torch"``: ``device``, ``dtype``) takes them as keyword arguments
+    of :meth:`prepare` and :meth:`prepare_exit`; they are passed only when the caller gave them
+    (:func:`sdesim.backends.backend_options`).
     """
 
     name: str

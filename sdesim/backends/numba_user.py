@@ -125,7 +125,12 @@ def _layout(sde) -> str:
 
 
 def _g_at(sde):
-    """A compiled ``g_at(t, x, gc)``: ``g(t, x)``, additive ``g(t)``, or the constant ``gc``."""
+    """A compiled ``g_at(t, x, gc)``: ``g(t, x)``, additive ``g(t)``, or the constant ``gc``.
+
+    Raises ``NotCompilable`` for an SDE given by ``g_prod`` (the kernels take ``g``)."""
+    if sde.g_prod is not None:
+        raise NotCompilable("the diffusion is given as g_prod(t, x, dL), and the numba kernels "
+                            "take g(t, x) only")
     if sde.additive_constant is not None:
         @numba.njit(nogil=True)
         def g_at(t, x, gc):
