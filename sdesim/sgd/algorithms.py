@@ -36,9 +36,11 @@ import numpy as np
 from .._validate import (initial_states, n_steps_for, phi_values, positive_float, positive_int,
                         renamed)
 from ..backends import SimulationDiverged
-from ..engine import root_seed, run_chunks
+from ..distributed.executors import resolve_executor
+from ..engine import SharedRows, root_seed, run_chunks
 from ..simulate import Paths
 from ..stats import Estimate, MomentAccumulator
+from ._arrays import all_finite, host, rows_not_finite
 from .oracles import Oracle
 
 __all__ = ["SGD_METHODS", "svag_coefficients", "gradient_estimate", "run", "expectation",
@@ -120,11 +122,7 @@ def _estimate(oracle: Oracle, method: str, x: np.ndarray, rng, batch_size: int, 
     if method == "ngd":
         return oracle.gaussian_grad(x, rng, batch_size)
     if method == "svag":
-        c1, c2 = svag_coefficients(l)
-        g1 = oracle.sample_grad(x, rng, batch_size)
-        if c2 == 0.0:
-            return g1
-        return c1 * g1 + c2 * oracle.sample_grad(x, rng, batch_size)
+        return oracle.sample_grad_mix(x, rng, batch_size, svag_coefficients(l))
     if method == "naive":
         g = oracle.grad(x)
         return g + math.sqrt(l) * (oracle.sample_grad(x, rng, batch_size) - g)
@@ -169,44 +167,48 @@ def _plan(lr, T, method, l, batch_size, schedule, save_at) -> _Plan:
 
 
 def _chunks(oracle, x0, plan, method, batch_size, l, weight_decay, seed, chunk_size,
-            quiet, desc) -> Iterator[np.ndarray]:
-    """Yield the saved states ``(S, n_c, d)`` of each chunk of paths, in chunk order."""
+            quiet, desc, reduce: Callable | None = None, executor=None) -> Iterator:
+    """Yield the saved states of each chunk of paths, in chunk order: a list of ``S`` arrays
+    ``(n_c, d)`` in the oracle's namespace (:meth:`Oracle.asarray`), or ``reduce`` of it
+    (computed in the chunk's task, wherever ``executor`` runs it)."""
     n_paths, d = x0.shape
     size = positive_int(chunk_size, "chunk_size") if chunk_size is not None else \
         max(1, 2**16 // d)
+    executor = resolve_executor(executor, False)
+    rows = SharedRows(x0)
 
-    def task(chunk) -> np.ndarray:
-        return _recursion(oracle, np.array(x0[chunk.start:chunk.stop], dtype=float), chunk.rng,
-                          plan, method, batch_size, l, weight_decay)
+    def task(chunk):
+        x = oracle.asarray(rows[chunk.start:chunk.stop])
+        out = _recursion(oracle, x, chunk.rng, plan, method, batch_size, l, weight_decay)
+        return out if reduce is None else reduce(out)
 
     from tqdm.auto import tqdm
     bar = tqdm(total=n_paths, disable=quiet, delay=2.0, unit="path", desc=desc, leave=False)
     try:
-        for out in run_chunks(task, n_paths, size, seed):
-            bar.update(out.shape[1])
+        for c, out in enumerate(run_chunks(task, n_paths, size, seed, executor=executor)):
+            bar.update(min(size, n_paths - c * size))
             yield out
     finally:
         bar.close()
 
 
-def _recursion(oracle, x, rng, plan, method, batch_size, l, weight_decay) -> np.ndarray:
-    """Run the recursion from the states ``x`` ``(n, d)`` with the generator ``rng`` (one chunk
-    of paths); return the saved states ``(S, n, d)``."""
+def _recursion(oracle, x, rng, plan, method, batch_size, l, weight_decay) -> list:
+    """Run the recursion from the states ``x`` ``(n, d)`` (numpy, or the oracle's arrays) with
+    the generator ``rng`` (one chunk of paths); return the ``S`` saved states ``(n, d)``."""
     S = len(plan.save_steps)
-    out = np.empty((S, x.shape[0], x.shape[1]))
-    s = 0
+    out = []
     if plan.save_steps[0] == 0:
-        out[0], s = x, 1
+        out.append(x)
     for k, eta in enumerate(plan.lr_steps):
         g = _estimate(oracle, method, x, rng, batch_size, l)
         if weight_decay:
             g = g + weight_decay * x
         x = x - eta * g
-        if not np.isfinite(x.sum()):
-            bad = int(np.sum(~np.all(np.isfinite(x), axis=1)))
-            raise SimulationDiverged(k + 1, (k + 1) * plan.h, bad, x.shape[0], plan.h)
-        if s < S and plan.save_steps[s] == k + 1:
-            out[s], s = x, s + 1
+        if not all_finite(x):
+            raise SimulationDiverged(k + 1, (k + 1) * plan.h, rows_not_finite(x), x.shape[0],
+                                     plan.h)
+        if len(out) < S and plan.save_steps[len(out)] == k + 1:
+            out.append(x)
     return out
 
 
@@ -215,7 +217,7 @@ def _setup(oracle, x0, n_paths, batch_size, weight_decay):
         raise TypeError(f"oracle must be a sdesim.sgd Oracle (e.g. FunctionOracle), got "
                         f"{type(oracle).__name__}")
     n_paths = positive_int(n_paths, "n_paths")
-    x = initial_states(x0, n_paths, oracle.d)
+    x = initial_states(host(x0), n_paths, oracle.d)
     B = oracle.check_batch_size(batch_size)
     wd = float(weight_decay)
     if not math.isfinite(wd) or wd < 0:
@@ -227,7 +229,7 @@ def _setup(oracle, x0, n_paths, batch_size, weight_decay):
 def run(oracle: Oracle, x0, *, T: float, lr: float, method: str = "sgd", batch_size: int = 1,
         l: float = 1.0, weight_decay: float = 0.0, schedule: Callable | None = None,
         n_paths: int = 1, save_at=None, rng=None, chunk_size: int | None = None,
-        quiet: bool = False) -> Paths:
+        quiet: bool = False, executor=None) -> Paths:
     """Run ``method`` on ``oracle`` for SDE time ``T`` over ``n_paths`` paths; return the paths.
 
     Parameters
@@ -258,6 +260,10 @@ def run(oracle: Oracle, x0, *, T: float, lr: float, method: str = "sgd", batch_s
         Paths per chunk (default ``2^16 // d``); results depend on it.
     quiet : bool
         No progress bar.
+    executor : optional
+        Where the chunks run (default serial): ``"threads"``, ``"dask"``, a
+        ``distributed.Client``, ... as in :func:`sdesim.simulate`; the paths do not depend on
+        it (docs/cluster.md).
 
     Returns
     -------
@@ -292,9 +298,11 @@ def run(oracle: Oracle, x0, *, T: float, lr: float, method: str = "sgd", batch_s
     xs = np.empty((len(plan.save_steps), n_paths, oracle.d))
     i = 0
     for out in _chunks(oracle, x, plan, method, B, l, wd, root_seed(rng), chunk_size, quiet,
-                       method):
-        xs[:, i:i + out.shape[1]] = out
-        i += out.shape[1]
+                       method, None, executor):
+        n_c = out[0].shape[0]
+        for s, xs_s in enumerate(out):
+            xs[s, i:i + n_c] = host(xs_s)
+        i += n_c
     return Paths(plan.save_steps * plan.h, xs)
 
 
@@ -302,7 +310,8 @@ def run(oracle: Oracle, x0, *, T: float, lr: float, method: str = "sgd", batch_s
 def expectation(oracle: Oracle, x0, phi: Callable, *, T: float, lr: float, n_paths: int,
                 method: str = "sgd", batch_size: int = 1, l: float = 1.0,
                 weight_decay: float = 0.0, schedule: Callable | None = None, times=None,
-                rng=None, chunk_size: int | None = None, quiet: bool = False) -> Estimate:
+                rng=None, chunk_size: int | None = None, quiet: bool = False,
+                executor=None) -> Estimate:
     """Streamed Monte-Carlo estimate of ``E phi(x_k)`` at SDE time ``T`` (or at ``times``).
 
     Memory is bounded by one chunk of paths whatever ``n_paths``.
@@ -312,11 +321,17 @@ def expectation(oracle: Oracle, x0, phi: Callable, *, T: float, lr: float, n_pat
     oracle, x0, T, lr, method, batch_size, l, weight_decay, schedule, rng, chunk_size, quiet
         As in :func:`run`.
     phi : callable ``phi(x) -> (n,)`` or ``(n, k)``
-        Test function on states ``(n, d)``.
+        Test function on states ``(n, d)``, given in the oracle's namespace (numpy arrays, or
+        torch tensors on the model's device for :class:`sdesim.torch.TorchOracle`); its values
+        are brought to numpy.
     n_paths : int
         Paths, at least 2 (a standard error needs two).
     times : array_like, optional
         SDE times (multiples of the step); default ``T`` only.
+    executor : optional
+        Where the chunks run (default serial): ``"threads"``, ``"dask"``, a
+        ``distributed.Client``, ``"torch.distributed"``, ... as in :func:`sdesim.simulate`;
+        the estimate does not depend on it (docs/cluster.md).
 
     Returns
     -------
@@ -348,18 +363,18 @@ def expectation(oracle: Oracle, x0, phi: Callable, *, T: float, lr: float, n_pat
     plan = _plan(lr, T, method, l, batch_size, schedule, T if times is None else times)
     if times is not None and len(plan.save_steps) != np.size(times):
         raise ValueError("times must not contain duplicates")
-    acc, scalar = None, True
-    for out in _chunks(oracle, x, plan, method, B, l, wd, root_seed(rng), chunk_size, quiet,
-                       method):
-        vals = []
-        for s in range(out.shape[0]):
-            v, scalar = phi_values(phi, out[s])
-            vals.append(v)
-        if acc is None:
-            acc = MomentAccumulator(len(vals) * vals[0].shape[1])
-        acc.update(np.concatenate(vals, axis=1))
+
+    def summary(out: list) -> tuple:  # in the chunk's task: its moments, not its paths
+        vals = [phi_values(lambda z: host(phi(z)), x_s) for x_s in out]
+        return MomentAccumulator.of(np.concatenate([v for v, _ in vals], axis=1)), vals[0][1]
+
+    acc = None
+    for part, scalar in _chunks(oracle, x, plan, method, B, l, wd, root_seed(rng), chunk_size,
+                                quiet, method, summary, executor):
+        acc = part if acc is None else acc.merge(part)  # in chunk order, on every executor
     est = acc.estimate()
-    shape = (out.shape[0], acc.dim // out.shape[0])
+    S = len(plan.save_steps)
+    shape = (S, acc.dim // S)
     if scalar:
         shape = shape[:1]
     if times is None:

@@ -48,6 +48,7 @@ from ..sde import SDE
 from ..engine import child_generator, root_seed
 from ..simulate import simulate
 from ..stats import Estimate, MomentAccumulator
+from ._arrays import host
 from .algorithms import run
 from .oracles import Oracle
 
@@ -132,10 +133,11 @@ def _test_values(oracle: Oracle, x: np.ndarray, B: int, rng, n_batches: int | No
                                for i in range(0, x.shape[0], _ROWS)])
     R = np.sum(x * x, axis=1)
     if n_batches is None:
-        G = np.sum(oracle.grad(x) ** 2, axis=1)
-        N = oracle.noise_trace(x, B)
+        G = np.sum(host(oracle.grad(x)) ** 2, axis=1)
+        N = host(oracle.noise_trace(x, B))
     else:
-        G, N = gn_estimates(np.stack([oracle.sample_grad(x, rng, B) for _ in range(n_batches)]))
+        G, N = gn_estimates(np.stack([host(oracle.sample_grad(x, rng, B))
+                                      for _ in range(n_batches)]))
     return np.stack([R, G, N], axis=1)
 
 

@@ -116,6 +116,26 @@ class Oracle(ABC):
         z = rng.standard_normal(x.shape)
         return self.grad(x) + np.einsum("nij,nj->ni", psd_sqrt(self.noise_cov(x, B)), z)
 
+    def sample_grad_mix(self, x, rng, batch_size: int, coefs) -> np.ndarray:
+        """``Σ_j c_j ∇L_{γ_j}(x)`` over independent minibatches ``γ_j`` (zero ``c_j`` skipped),
+        shape ``(n, d)``: SVAG's gradient with ``coefs = svag_coefficients(l)`` (LMA eq. 5).
+
+        The default draws one :meth:`sample_grad` per non-zero coefficient, in order; an
+        oracle that can take all batches in one pass (:class:`sdesim.torch.TorchOracle`: one
+        forward-backward with per-example weights ``c_j/B``) overrides it.
+        """
+        terms = [c * self.sample_grad(x, rng, batch_size) for c in coefs if c != 0.0]
+        out = terms[0]
+        for t in terms[1:]:
+            out = out + t
+        return out
+
+    def asarray(self, x):
+        """The states ``x`` ``(n, d)`` as the arrays this oracle computes on: numpy here, torch
+        tensors on the model's device and dtype for :class:`sdesim.torch.TorchOracle`. The SGD
+        recursion (:func:`sdesim.sgd.run`) steps in this namespace."""
+        return x
+
     def hessian_vector(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
         """``∇²L(x) v``, shape ``(n, d)``.
 

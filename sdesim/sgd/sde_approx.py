@@ -32,6 +32,7 @@ from scipy.integrate import solve_ivp
 from .._cache import BoundedCache
 from .._validate import as_finite_array, positive_float
 from ..sde import SDE
+from ._arrays import host
 from .levy_sde import _levy_sde
 from .noise import psd_sqrt
 from .oracles import Oracle
@@ -220,7 +221,11 @@ def sgd_sde(oracle: Oracle, lr: float, *, batch_size: int = 1, weight_decay: flo
         ``sde.eps``; with one α per coordinate (``GradientNoise(..., alpha=array)``) the driver
         is ``Stable(α)`` with α and ε of shape ``(d,)``: SGD is exactly its Euler chain at
         ``h = η``, TMLR eq. 3), else ``noise="general"`` with ``m = d`` and ``g(t, x)`` the
-        batched symmetric square root of ``η Σ_B(x)``, shape ``(n, d, d)``. Its ``f`` and ``g``
+        batched symmetric square root of ``η Σ_B(x)``, shape ``(n, d, d)``. (For an oracle with
+        a ``noise_product``, :class:`sdesim.torch.TorchOracle`, no ``d × d`` anywhere: ``m =
+        oracle.noise_dim`` and ``g_prod(t, x, dW) = √η G(x) dW`` with ``G Gᵀ = Σ_B``, order 1
+        only; run it with ``backend="torch"`` and the model's ``device`` and ``dtype``.) Its
+        ``f`` and ``g``
         call the oracle's numba kernels (:meth:`Oracle.numba_kernel`), so it runs compiled on
         the default numba backend; calling ``sgd_sde`` again with the same oracle, λ and order
         reuses the drift, and with it the compiled kernel.
@@ -260,8 +265,10 @@ def sgd_sde(oracle: Oracle, lr: float, *, batch_size: int = 1, weight_decay: flo
     if not noise and B != 1:
         raise ValueError(f"batch_size only scales the noise, which noise=False leaves out: pass "
                          f"batch_size=1 (the default) with noise=False, got batch_size={B}")
-    f = _drift(oracle, lr if order == 2 else 0.0, wd, order)
     name = f"SGD-SDE(order={order}, lr={lr:g}, B={B})"
+    if getattr(oracle, "noise_product", None) is not None:
+        return _product_sde(oracle, lr, wd, B, order, noise, name)
+    f = _drift(oracle, lr if order == 2 else 0.0, wd, order)
     d = oracle.d
     if not noise:
         return SDE(f, np.zeros(d), d=d, noise="additive", name=name)
@@ -275,6 +282,32 @@ def sgd_sde(oracle: Oracle, lr: float, *, batch_size: int = 1, weight_decay: flo
         return SDE(f, psd_sqrt(lr * S), d=d, noise="additive", name=name)
     oracle.noise_cov(np.ones((1, d)), B)  # NotImplementedError now if the oracle does not know Σ
     return SDE(f, _diffusion(_Same(oracle), lr, B), d=d, m=d, noise="general", name=name)
+
+
+def _product_sde(oracle: Oracle, lr: float, wd: float, B: int, order: int, noise: bool,
+                 name: str) -> SDE:
+    """The SDE of an oracle whose noise is a product ``G(x) v`` with ``G Gᵀ = Σ_B`` (``G`` of
+    shape ``(d, noise_dim)``, never formed; :class:`sdesim.torch.TorchOracle`): drift
+    ``-(∇L + λx)``, ``g_prod(t, x, dW) = √η G(x) dW``. Its ``f`` and ``g_prod`` take and return
+    the oracle's arrays, so it runs on the backend of those arrays (``backend="torch"`` with the
+    model's ``device`` and ``dtype``)."""
+    if order != 1:
+        raise ValueError(f"order=2 needs exact Hessian-vector products, which "
+                         f"{type(oracle).__name__} does not give: use order=1, got order={order}")
+    root = float(np.sqrt(lr))
+
+    def like(x, val):  # numpy states (numpy backends, SDE.check) get numpy back
+        return host(val) if isinstance(x, np.ndarray) else val
+
+    def f(t, x):
+        y = oracle.asarray(x)
+        return like(x, -(oracle.grad(y) + wd * y))
+
+    def g_prod(t, x, dW):
+        return like(x, root * oracle.noise_product(oracle.asarray(x), dW, B))
+    if not noise:
+        return SDE(f, np.zeros(oracle.d), d=oracle.d, noise="additive", name=name)
+    return SDE(f, g_prod=g_prod, d=oracle.d, m=oracle.noise_dim, noise="general", name=name)
 
 
 def modified_equation(oracle: Oracle, lr: float, *, batch_size: int = 1,
