@@ -6,6 +6,7 @@ the chunk size only — never on the backend's number of threads or on the order
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -13,11 +14,15 @@ import numpy as np
 
 from ._validate import (as_finite_array, callable_phi, initial_states, n_steps_for, phi_values,
                         positive_float, positive_int, renamed)
-from .backends import get_backend
+from .backends import backend_options, get_backend
 from .backends import SimulationDiverged
-from .engine import Progress, executor_for, root_seed, run_chunks
+from .backends.errors import ChunkRun
+from .distributed.executors import resolve_executor
+from .distributed.shipping import ProcessLocal, by_content
+from .engine import Progress, SharedRows, root_seed, run_chunks
 from .sde import SDE
 from .stats import Estimate, MomentAccumulator
+from .variance.reduction import PILOT_KEY, Reduced, plan as reduction_plan
 
 __all__ = ["simulate", "expectation", "expectation_levels", "Paths", "LevelEstimate",
            "default_chunk_size", "check_sde", "initial_states", "SimulationDiverged", "MAX_WORK"]
@@ -66,6 +71,10 @@ class LevelEstimate:
     n : int
         Paths per grid.
     coupled : bool
+    plain_cov : ndarray (K, K) or None
+        With variance reduction (``antithetic``, ``control``): the covariance plain Monte Carlo
+        would have with as many simulated paths; ``plain_cov / cov`` (of any combination of the
+        estimates) is the measured variance-reduction factor. None otherwise.
     """
 
     dts: np.ndarray
@@ -73,6 +82,14 @@ class LevelEstimate:
     cov: np.ndarray
     n: int
     coupled: bool
+    plain_cov: np.ndarray | None = None
+
+    @property
+    def vr_factor(self) -> np.ndarray | None:
+        """Measured variance-reduction factor per grid ``(K,)`` (None without reduction)."""
+        if self.plain_cov is None:
+            return None
+        return np.diag(self.plain_cov) / np.diag(self.cov)
 
     @property
     def stderr(self) -> np.ndarray:
@@ -130,40 +147,76 @@ def _divergence_advice(entry: str) -> str:
 def _chunks(sde: SDE, x0: np.ndarray, h: float, n_fine: int, ratios, save_steps,
             seed: np.random.SeedSequence, key: tuple, backend: str, chunk_size: int | None,
             n_threads: int | None, keep_nonfinite: bool, quiet: bool,
-            desc: str, entry: str) -> Iterator[np.ndarray]:
-    """Yield ``(L, S, n_c, d)`` chunk results in chunk order (bounded memory), through the
-    chunk engine (:func:`sdesim.engine.run_chunks`).
+            desc: str, entry: str, options: dict | None = None, reduce: Callable | None = None,
+            executor=None, mirror: SDE | None = None) -> Iterator:
+    """Yield ``(L, S, n_c, d)`` chunk results (or ``reduce`` of them, computed in the chunk's
+    task, wherever it runs) in chunk order (bounded memory), through the chunk engine
+    (:func:`sdesim.engine.run_chunks`) on ``executor`` (``executor=`` of the public functions,
+    :func:`sdesim.distributed.resolve_executor`); a divergence names its chunk
+    (:class:`~sdesim.backends.errors.ChunkRun`).
 
     ``entry`` is the public function running it: errors name it and give advice that fits it.
+    ``options``: the backend's options (:func:`sdesim.backends.backend_options`), for its
+    ``prepare``. ``mirror``: an SDE run on the same increments as ``sde`` (from a copy of the
+    chunk's generator, :func:`sdesim.variance.mirror`), its paths after the chunk's own
+    (``(L, S, 2 n_c, d)``).
     """
     n_paths, d = x0.shape
-    executor = executor_for(True, n_threads)  # checks n_threads before any work
+    chosen = executor
+    executor = resolve_executor(executor, True, n_threads)  # checks before any work
     _check_work(entry, n_paths, n_fine, sde, len(ratios))
     probe = sde.probe_states(x0)
     sde.check(0.0, probe)
     module = get_backend(backend)
-    kernel = None
+    kernel = kernel_mirror = None
     if backend != "numpy":
-        kernel = module.prepare(sde, probe, quiet=quiet)
-        if kernel is None:
-            module, backend = get_backend("numpy"), "numpy"
+        kernel = module.prepare(sde, probe, quiet=quiet, **(options or {}))
+        if mirror is not None and kernel is not None:
+            kernel_mirror = module.prepare(mirror, probe, quiet=quiet, **(options or {}))
+        if kernel is None or (mirror is not None and kernel_mirror is None):
+            module, backend, kernel = get_backend("numpy"), "numpy", None  # both: same noise
     size = positive_int(chunk_size, "chunk_size") if chunk_size is not None else \
         default_chunk_size(backend, d, n_paths, len(ratios))
-    if not module.parallel:
-        executor = executor_for(False, None)
+    if not module.parallel and chosen is None:
+        executor = resolve_executor(None, False)
     ratios = tuple(int(r) for r in ratios)
     save_steps = np.asarray(save_steps, dtype=np.int64)
-    kw = {"kernel": kernel} if kernel is not None else {}
+    rows = SharedRows(x0)
+    # in another process (a Dask worker) the task gets one copy of the SDE per process and
+    # content, and prepares its kernels there (compiled once per process, never shipped)
+    shipped = by_content(sde)
+    prepared = ProcessLocal(kernel=kernel, mirror=kernel_mirror)
+
+    def work(chunk):
+        task_sde = shipped.obj
+        if prepared["kernel"] is None and backend != "numpy":
+            prepared["kernel"] = module.prepare(task_sde, probe, quiet=True,
+                                                **(options or {}))
+        kw = {"kernel": prepared["kernel"]} if prepared["kernel"] is not None else {}
+        at = {"path_start": chunk.start} if module.counter_based else {}
+        try:
+            twin = None if mirror is None else copy.deepcopy(chunk.rng)
+            res = module.run_chunk(task_sde, rows[chunk.start:chunk.stop], h, n_fine, ratios,
+                                   save_steps, chunk.rng, keep_nonfinite, progress=chunk.report,
+                                   **kw, **at)
+            if mirror is not None:
+                if prepared["mirror"] is None and backend != "numpy":
+                    prepared["mirror"] = module.prepare(mirror, probe, quiet=True,
+                                                        **(options or {}))
+                km = {"kernel": prepared["mirror"]} if backend != "numpy" else {}
+                res = np.concatenate([res, module.run_chunk(
+                    mirror, rows[chunk.start:chunk.stop], h, n_fine, ratios, save_steps, twin,
+                    keep_nonfinite, **km, **at)], axis=2)
+        except SimulationDiverged as exc:
+            ss = chunk.seed
+            raise exc.in_chunk(ChunkRun(int(ss.entropy), tuple(ss.spawn_key), chunk.start,
+                                        chunk.stop, h, n_fine, ratios, backend)) from None
+        return res if reduce is None else reduce(res)
 
     with Progress(n_paths * n_fine, quiet, desc, entry) as progress:
-        def work(chunk) -> np.ndarray:
-            xc = np.array(x0[chunk.start:chunk.stop], dtype=float)
-            at = {"path_start": chunk.start} if module.counter_based else {}
-            return module.run_chunk(sde, xc, h, n_fine, ratios, save_steps, chunk.rng,
-                                    keep_nonfinite, progress=progress.update, **kw, **at)
-
         try:
-            yield from run_chunks(work, n_paths, size, seed, key=key, executor=executor)
+            yield from run_chunks(work, n_paths, size, seed, key=key, executor=executor,
+                                  progress=progress, units=n_fine)
         except SimulationDiverged as exc:
             raise exc.in_call(entry, _divergence_advice(entry)) from None
 
@@ -182,11 +235,34 @@ def _save_grid(save_at, T: float, dt: float, n_steps: int, name: str = "save_at"
     return np.unique(k)
 
 
+def _reduced(sde: SDE, x: np.ndarray, phi, h: float, n_fine: int, ratios, seed, backend: str,
+             chunk_size, n_threads, quiet: bool, entry: str, options, executor, antithetic: bool,
+             control) -> Reduced:
+    """A variance-reduced run (:mod:`sdesim.variance.reduction`): a pilot (with controls) on its
+    own streams, then the main run; estimates at ``T`` on the grids ``ratios[l] * h``."""
+    plan = reduction_plan(sde, x, phi, h, n_fine, ratios, backend, antithetic, control,
+                          x.shape[0])
+
+    def run(n: int, key: tuple, desc: str) -> MomentAccumulator:
+        acc = None
+        for part in _chunks(plan.sde, np.broadcast_to(plan.x0[0], (n, plan.x0.shape[1])), h,
+                            n_fine, ratios, [n_fine], seed, key, backend, chunk_size, n_threads,
+                            False, quiet, desc, entry, options,
+                            lambda res: MomentAccumulator.of(plan.samples(res), full_cov=True),
+                            executor, plan.mirror):
+            acc = part if acc is None else acc.merge(part)
+        return acc
+
+    if plan.n_pilot:
+        plan.fit(run(plan.n_pilot, PILOT_KEY, "pilot"))
+    return plan.finish(run(plan.n, (), entry))
+
+
 # ----------------------------------------------------------------------------- public API
 def simulate(sde: SDE, x0, *, T: float, dt: float, n_paths: int = 1, save_at=None, rng=None,
              backend: str = "numba", chunk_size: int | None = None,
              n_threads: int | None = None, on_nonfinite: str = "raise",
-             quiet: bool = False) -> Paths:
+             quiet: bool = False, device=None, dtype=None, executor=None) -> Paths:
     """Simulate ``n_paths`` Euler–Maruyama paths of ``sde`` on ``[0, T]`` with step ``dt``.
 
     Parameters
@@ -200,12 +276,14 @@ def simulate(sde: SDE, x0, *, T: float, dt: float, n_paths: int = 1, save_at=Non
     save_at : array_like of times, optional
         Times to save (multiples of ``dt`` in ``[0, T]``); default every step.
     rng : int, Generator, SeedSequence or None
-    backend : {"numba", "numpy", "numba-numpy-rng"}
+    backend : {"numba", "numpy", "numba-numpy-rng", "torch"}
         ``"numba"``: compiled kernels with the fast in-kernel xoshiro256++ generator;
         ``"numpy"``: the readable reference; ``"numba-numpy-rng"``: the numba kernels on numpy's
         stream, bitwise equal to ``"numpy"`` for diagonal, scalar and additive Brownian noise
         given the same ``chunk_size`` (the defaults differ) and ``f``/``g`` that round as numpy
         does (``x*x*x``, not ``x**3``); see :mod:`sdesim.backends.numba_backend`.
+        ``"torch"``: torch tensors on the CPU or a GPU with counter-based noise, results
+        independent of ``chunk_size`` (:mod:`sdesim.backends.torch_backend`, docs/gpu.md).
     chunk_size : int, optional
         Paths per chunk (default :func:`default_chunk_size`); results depend on it.
     n_threads : int, optional
@@ -218,6 +296,15 @@ def simulate(sde: SDE, x0, *, T: float, dt: float, n_paths: int = 1, save_at=Non
         the note on stderr while numba compiles a new ``f``/``g``. A RuntimeWarning with the
         expected duration is given in any case when a run will take more than
         :data:`sdesim.engine.ETA_WARN_S` seconds.
+    device : str or torch.device, optional
+        ``backend="torch"`` only: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` (default: CUDA when
+        available, else the CPU).
+    dtype : torch.float32 or torch.float64 (or their names), optional
+        ``backend="torch"`` only (default: float32 on CUDA, float64 on the CPU).
+    executor : None, "serial", "threads", "dask", "torch.distributed", a scheduler address, a
+        ``distributed.Client`` or an :class:`sdesim.engine.Executor`, optional
+        Where the chunks run (:func:`sdesim.distributed.resolve_executor`; default: threads
+        for the numba backends, else serial). Results do not depend on it (docs/cluster.md).
 
     Returns
     -------
@@ -228,7 +315,10 @@ def simulate(sde: SDE, x0, *, T: float, dt: float, n_paths: int = 1, save_at=Non
     ValueError
         Bad ``dt`` (``<= 0``, ``> T``, not dividing ``T``), non-finite ``x0``, wrong shapes from
         ``f``/``g`` (naming which, on every backend), output too large for memory,
-        :data:`MAX_WORK` path-dimension-steps or more.
+        :data:`MAX_WORK` path-dimension-steps or more; ``device``/``dtype`` with a backend other
+        than ``"torch"``, a CUDA ``device`` without CUDA, a ``dtype`` other than float32/64.
+    TypeError
+        On ``"torch"``: ``f``/``g`` returning tensors of another dtype or device than the run's.
     SimulationDiverged
         A state became non-finite (step, time and number of paths in the message).
 
@@ -247,6 +337,7 @@ def simulate(sde: SDE, x0, *, T: float, dt: float, n_paths: int = 1, save_at=Non
     if on_nonfinite not in ("raise", "keep"):
         raise ValueError(f"on_nonfinite must be 'raise' or 'keep', got {on_nonfinite!r}")
     n_steps = n_steps_for(T, dt)
+    options = backend_options(backend, device=device, dtype=dtype)
     _check_work("simulate", n_paths, n_steps, sde, 1)
     steps = _save_grid(save_at, T, dt, n_steps)
     nbytes = len(steps) * n_paths * sde.d * 8
@@ -258,7 +349,7 @@ def simulate(sde: SDE, x0, *, T: float, dt: float, n_paths: int = 1, save_at=Non
     i = 0
     for res in _chunks(sde, x, dt, n_steps, (1,), steps, root_seed(rng), (), backend,
                        chunk_size, n_threads, on_nonfinite == "keep", quiet, "simulate",
-                       "simulate"):
+                       "simulate", options, None, executor):
         xs[:, i:i + res.shape[2]] = res[0]
         i += res.shape[2]
     return Paths(steps * dt, xs)
@@ -267,7 +358,9 @@ def simulate(sde: SDE, x0, *, T: float, dt: float, n_paths: int = 1, save_at=Non
 @renamed(g="phi")
 def expectation(sde: SDE, x0, phi: Callable, *, T: float, dt: float, n_paths: int, times=None,
                 rng=None, backend: str = "numba", chunk_size: int | None = None,
-                n_threads: int | None = None, quiet: bool = False) -> Estimate:
+                n_threads: int | None = None, quiet: bool = False, device=None,
+                dtype=None, executor=None, antithetic: bool = False,
+                control=None) -> Estimate:
     """Monte-Carlo estimate of ``E phi(X_T)`` (or at several ``times``), streamed over chunks.
 
     Memory is bounded by a few chunks whatever ``n_paths`` (10⁸ paths run in constant memory):
@@ -275,7 +368,7 @@ def expectation(sde: SDE, x0, phi: Callable, *, T: float, dt: float, n_paths: in
 
     Parameters
     ----------
-    sde, x0, T, dt, rng, backend, chunk_size, n_threads, quiet
+    sde, x0, T, dt, rng, backend, chunk_size, n_threads, quiet, device, dtype, executor
         As in :func:`simulate`.
     phi : callable ``phi(x) -> (n,)`` or ``(n, k)``
         Test function on states ``x`` of shape ``(n, d)`` (named ``phi``: ``g`` is the SDE's
@@ -284,12 +377,23 @@ def expectation(sde: SDE, x0, phi: Callable, *, T: float, dt: float, n_paths: in
         At least 2 (a standard error needs two paths).
     times : array_like, optional
         Times (multiples of ``dt``) at which to estimate; default ``T`` only.
+    antithetic : bool, default False
+        Run every path also on its negated increments and average the pair
+        (:mod:`sdesim.variance.antithetic`; symmetric drivers, ``times=None``). ``n_paths``
+        counts simulated paths: ``n_paths // 2`` pairs.
+    control : None, "linear" or sdesim.variance.Control, optional
+        Control variates (:mod:`sdesim.variance.control`; ``times=None``): a user's ``h`` with
+        its expectation under the scheme, or ``"linear"``, the SDE linearised along its
+        noise-free path on the same noise (Brownian drivers); coefficients from an independent
+        pilot run (reported as its own progress bar). See docs/variance-reduction.md.
 
     Returns
     -------
     Estimate
         ``mean``/``stderr`` of shape ``()`` (scalar ``phi``, ``times=None``), ``(k,)``,
-        ``(n_times,)`` or ``(n_times, k)``; ``n = n_paths``.
+        ``(n_times,)`` or ``(n_times, k)``; ``n = n_paths`` (pairs with ``antithetic``); with
+        ``antithetic`` or ``control``, ``vr_factor``: the variance plain Monte Carlo would have
+        with as many simulated paths over the variance obtained, measured on the run.
 
     Raises
     ------
@@ -317,22 +421,34 @@ def expectation(sde: SDE, x0, phi: Callable, *, T: float, dt: float, n_paths: in
     dt = positive_float(dt, "dt")
     n_paths = positive_int(n_paths, "n_paths", minimum=2)
     n_steps = n_steps_for(T, dt)
+    options = backend_options(backend, device=device, dtype=dtype)
     if times is not None and np.size(times) == 0:
         raise ValueError("times must hold at least one time (or be None for T only)")
     steps = _save_grid(T if times is None else times, T, dt, n_steps, "times")
     if times is not None and len(steps) != np.size(times):
         raise ValueError("times must not contain duplicates")
     x = initial_states(x0, n_paths, sde.d)
+    if antithetic is not False or control is not None:
+        if times is not None:
+            raise ValueError("times must be None with antithetic or control (variance "
+                             "reduction estimates E phi(X_T) at T only)")
+        red = _reduced(sde, x, phi, dt, n_steps, (1,), root_seed(rng), backend, chunk_size,
+                       n_threads, quiet, "expectation", options, executor, antithetic, control)
+        se = np.sqrt(np.diag(red.cov))
+        factor = np.diag(red.plain_cov) / np.diag(red.cov)
+        if red.scalar:
+            return Estimate(float(red.mean[0]), float(se[0]), red.n, float(factor[0]))
+        return Estimate(red.mean, se, red.n, factor)
+
+    def summary(res: np.ndarray) -> tuple:  # in the chunk's task: its moments, not its paths
+        vals = [phi_values(phi, res[0, s]) for s in range(len(steps))]
+        return MomentAccumulator.of(np.concatenate([v for v, _ in vals], axis=1)), vals[0][1]
+
     acc = None
-    for res in _chunks(sde, x, dt, n_steps, (1,), steps, root_seed(rng), (), backend,
-                       chunk_size, n_threads, False, quiet, "expectation", "expectation"):
-        vals = []
-        for s in range(len(steps)):
-            v, scalar = phi_values(phi, res[0, s])
-            vals.append(v)
-        if acc is None:
-            acc = MomentAccumulator(len(steps) * vals[0].shape[1])
-        acc.update(np.concatenate(vals, axis=1))
+    for part, scalar in _chunks(sde, x, dt, n_steps, (1,), steps, root_seed(rng), (), backend,
+                                chunk_size, n_threads, False, quiet, "expectation",
+                                "expectation", options, summary, executor):
+        acc = part if acc is None else acc.merge(part)  # in chunk order, on every executor
     est = acc.estimate()
     k = acc.dim // len(steps)
     shape = (len(steps), k)
@@ -347,7 +463,9 @@ def expectation(sde: SDE, x0, phi: Callable, *, T: float, dt: float, n_paths: in
 def expectation_levels(sde: SDE, x0, phi: Callable, *, T: float, dts, n_paths: int,
                        coupled: bool = True, rng=None, backend: str = "numba",
                        chunk_size: int | None = None, n_threads: int | None = None,
-                       quiet: bool = False) -> LevelEstimate:
+                       quiet: bool = False, device=None, dtype=None,
+                       executor=None, antithetic: bool = False,
+                       control=None) -> LevelEstimate:
     """Estimate ``E phi(X^{h}_T)`` for every step ``h`` in ``dts``, coupled or independent.
 
     Coupled: one fine driving path per sample (step ``min(dts)``); every coarser grid is driven
@@ -357,7 +475,7 @@ def expectation_levels(sde: SDE, x0, phi: Callable, *, T: float, dts, n_paths: i
 
     Parameters
     ----------
-    sde, x0, T, rng, backend, chunk_size, n_threads, quiet
+    sde, x0, T, rng, backend, chunk_size, n_threads, quiet, device, dtype, executor
         As in :func:`simulate`.
     dts : sequence of float (K,)
         Step sizes; each must divide ``T``, and when coupled each must be an integer multiple
@@ -367,10 +485,16 @@ def expectation_levels(sde: SDE, x0, phi: Callable, *, T: float, dts, n_paths: i
     n_paths : int
         Paths per grid, at least 2.
     coupled : bool
+    antithetic, control
+        Variance reduction as in :func:`expectation` (coupled grids only; a
+        :class:`~sdesim.variance.Control` needs ``mean`` as a function of the step): the
+        controls of every grid enter the regression of every grid's estimate, so the
+        differences between grids are reduced too.
 
     Returns
     -------
-    LevelEstimate with ``mean`` ``(K,)`` and ``cov`` ``(K, K)`` in the order of ``dts``.
+    LevelEstimate with ``mean`` ``(K,)`` and ``cov`` ``(K, K)`` in the order of ``dts``
+    (``plain_cov`` and ``vr_factor`` with variance reduction; ``n`` counts antithetic pairs).
 
     Raises
     ------
@@ -389,6 +513,7 @@ def expectation_levels(sde: SDE, x0, phi: Callable, *, T: float, dts, n_paths: i
     phi = callable_phi(phi)
     T = positive_float(T, "T")
     n_paths = positive_int(n_paths, "n_paths", minimum=2)
+    options = backend_options(backend, device=device, dtype=dtype)
     if np.size(dts) == 0:
         raise ValueError("dts must hold at least one step size")
     dts = np.asarray([positive_float(h, "dts") for h in np.atleast_1d(dts)])
@@ -414,17 +539,33 @@ def expectation_levels(sde: SDE, x0, phi: Callable, *, T: float, dts, n_paths: i
                 raise ValueError(f"dts cannot be coupled: {h} is not an integer multiple of "
                                  f"{min(dts)}; use nested steps (e.g. T/2^k) or coupled=False")
             ratios.append(n_fine // n)
+        if antithetic is not False or control is not None:
+            red = _reduced(sde, x, phi, T / n_fine, n_fine, ratios, seed, backend, chunk_size,
+                           n_threads, quiet, "expectation_levels", options, executor,
+                           antithetic, control)
+            if red.mean.size != K:
+                raise ValueError(f"phi must return one value per path, shape (n_paths,), got "
+                                 f"{red.mean.size // K} values")
+            return LevelEstimate(dts, red.mean, red.cov, red.n, True, red.plain_cov)
         acc = MomentAccumulator(K, full_cov=True)
-        for res in _chunks(sde, x, T / n_fine, n_fine, ratios, [n_fine], seed, (), backend,
-                           chunk_size, n_threads, False, quiet, "coupled levels",
-                           "expectation_levels"):
-            acc.update(np.stack([values(res[lev, 0]) for lev in range(K)], axis=1))
+        for part in _chunks(sde, x, T / n_fine, n_fine, ratios, [n_fine], seed, (), backend,
+                            chunk_size, n_threads, False, quiet, "coupled levels",
+                            "expectation_levels", options,
+                            lambda res: MomentAccumulator.of(
+                                np.stack([values(res[lev, 0]) for lev in range(K)], axis=1),
+                                full_cov=True), executor):
+            acc.merge(part)
         return LevelEstimate(dts, acc.mean.copy(), acc.covariance() / acc.n, acc.n, True)
+    if antithetic is not False or control is not None:
+        raise ValueError("antithetic and control need coupled=True (the reduction acts on the "
+                         "coupled grids together)")
     means, variances = np.empty(K), np.empty(K)
     for lev, (h, n) in enumerate(zip(dts, steps)):
         acc = MomentAccumulator(1)
-        for res in _chunks(sde, x, h, n, (1,), [n], seed, (lev,), backend, chunk_size,
-                           n_threads, False, quiet, f"level dt={h:.3g}", "expectation_levels"):
-            acc.update(values(res[0, 0])[:, None])
+        for part in _chunks(sde, x, h, n, (1,), [n], seed, (lev,), backend, chunk_size,
+                            n_threads, False, quiet, f"level dt={h:.3g}", "expectation_levels",
+                            options, lambda res: MomentAccumulator.of(values(res[0, 0])[:, None]),
+                            executor):
+            acc.merge(part)
         means[lev], variances[lev] = acc.mean[0], acc.variance()[0] / acc.n
     return LevelEstimate(dts, means, np.diag(variances), n_paths, False)

@@ -36,8 +36,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validate import as_finite_array, initial_states, n_steps_for, positive_float, positive_int
-from ..backends import get_backend
-from ..engine import Progress, executor_for, root_seed, run_chunks
+from ..backends import backend_options, get_backend
+from ..distributed.executors import resolve_executor
+from ..distributed.shipping import ProcessLocal, by_content
+from ..engine import Progress, SharedRows, root_seed, run_chunks
 from ..sde import SDE
 from ..simulate import check_sde
 from ..stats import Estimate
@@ -142,7 +144,8 @@ class ExitTimes:
 # ----------------------------------------------------------------------------- public API
 def exit_times(sde: SDE, x0, domain: Domain, *, dt: float, t_max: float, n_paths: int,
                rng=None, backend: str = "numba", chunk_size: int | None = None,
-               n_threads: int | None = None, quiet: bool = False) -> ExitTimes:
+               n_threads: int | None = None, quiet: bool = False, device=None,
+               dtype=None, executor=None) -> ExitTimes:
     """First exit times of Euler–Maruyama paths of ``sde`` from ``domain``, censored at ``t_max``.
 
     Paths start at ``x0`` (paths that start outside exit at time 0), step with ``dt``, are
@@ -163,7 +166,7 @@ def exit_times(sde: SDE, x0, domain: Domain, *, dt: float, t_max: float, n_paths
         Censoring time.
     n_paths : int, keyword-only
     rng : int, Generator, SeedSequence or None
-    backend : {"numba", "numpy", "numba-numpy-rng"}
+    backend : {"numba", "numpy", "numba-numpy-rng", "torch"}
         As in :func:`sdesim.simulate`: ``"numba"`` draws from the fast xoshiro256++ stream,
         ``"numba-numpy-rng"`` from numpy's, which gives the numpy backend's exit times exactly.
         ``Predicate`` domains always run on numpy (compiled kernels take encoded domains only),
@@ -177,6 +180,14 @@ def exit_times(sde: SDE, x0, domain: Domain, *, dt: float, t_max: float, n_paths
         Turn off the progress bar (in paths; it appears on runs longer than 2 s) and the note
         on stderr while numba compiles a new ``f``/``g``. A RuntimeWarning with the expected
         duration is given in any case when a run will take more than two minutes.
+    device, dtype : optional
+        ``backend="torch"`` only, as in :func:`sdesim.simulate`. The torch backend's exit times
+        are the first exits of the very paths :func:`sdesim.simulate` gives for the same seed
+        (counter-based noise), whatever ``chunk_size``.
+    executor : optional
+        Where the chunks run: threads, ``"dask"``, a ``distributed.Client``,
+        ``"torch.distributed"``, ... as in :func:`sdesim.simulate`; the result does not depend
+        on it (docs/cluster.md).
 
     Returns
     -------
@@ -221,21 +232,35 @@ def exit_times(sde: SDE, x0, domain: Domain, *, dt: float, t_max: float, n_paths
                          f"dt={dt} (t_max/dt = {t_max / dt:.12g})") from None
     n_paths = positive_int(n_paths, "n_paths")
     impl = get_backend(backend)
-    executor = executor_for(impl.parallel, n_threads)  # checks n_threads before any work
+    options = backend_options(backend, device=device, dtype=dtype)
+    chosen = executor
+    executor = resolve_executor(executor, impl.parallel, n_threads)  # checks before any work
     size = positive_int(chunk_size, "chunk_size") if chunk_size is not None else CHUNK_SIZE
     x0 = initial_states(x0, n_paths, sde.d)
     probe = sde.probe_states(x0)
     sde.check(0.0, probe)
     domain.arrays(sde.d)  # checks the domain's dimension against the SDE's
-    kernel = impl.prepare_exit(sde, probe, domain, quiet=quiet)
+    kernel = impl.prepare_exit(sde, probe, domain, quiet=quiet, **options)
     if kernel is None:  # a Predicate, or f/g/driver numba cannot take (it warned)
         impl = get_backend("numpy")
         kernel = impl.prepare_exit(sde, probe, domain, quiet=quiet)
-        executor = executor_for(impl.parallel, None)
+        options = {}
+        if chosen is None:
+            executor = resolve_executor(None, impl.parallel)
+    rows = SharedRows(x0)
+    # in another process (a Dask worker) the task gets one copy of the SDE per process and
+    # content, and prepares its kernel there (compiled once per process, never shipped)
+    shipped = by_content(sde)
+    prepared = ProcessLocal(kernel=kernel)
 
     def work(chunk):
-        return impl.exit_chunk(sde, x0[chunk.start:chunk.stop], dt, n_max, domain, chunk.rng,
-                               kernel=kernel)
+        task_sde = shipped.obj
+        if prepared["kernel"] is None:
+            prepared["kernel"] = impl.prepare_exit(task_sde, probe, domain, quiet=True,
+                                                   **options)
+        at = {"path_start": chunk.start} if impl.counter_based else {}
+        return impl.exit_chunk(task_sde, rows[chunk.start:chunk.stop], dt, n_max, domain,
+                               chunk.rng, kernel=prepared["kernel"], **at)
 
     steps = np.empty(n_paths, np.int64)
     pos = np.empty((n_paths, sde.d))
