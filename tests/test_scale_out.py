@@ -197,7 +197,8 @@ GLOO_SCRIPT = textwrap.dedent("""
 """) % (DTS,)
 
 
-def test_gloo_ranks_bitwise_equal_serial(tmp_path, world=2):
+@pytest.mark.parametrize("world", [1, 2])
+def test_gloo_ranks_bitwise_equal_serial(tmp_path, world):
     pytest.importorskip("torch")
     script = tmp_path / "run.py"
     script.write_text(GLOO_SCRIPT)
