@@ -455,7 +455,12 @@ def _check_inputs(hs, y, cov, kind, model, level, min_points, alpha_gof, rtol, g
         if lam[0] < -1e-10 * lam[-1]:
             raise ValueError(f"cov must be positive semi-definite; smallest eigenvalue "
                              f"{lam[0]:.3g} (largest {lam[-1]:.3g})")
-        if lam[0] <= 1e-13 * lam[-1]:
+        # singular as the fit sees it: with the model-error floor, on the correlation scale (a
+        # coarse step with a huge variance next to precise fine ones is not degenerate)
+        floored = cov + np.diag((rtol * y) ** 2)
+        sd = np.sqrt(np.diag(floored))
+        corr = np.linalg.eigvalsh(floored / np.outer(sd, sd)) if np.all(sd > 0) else (0.0, 1.0)
+        if corr[0] <= 1e-13 * corr[-1]:
             raise ValueError(f"cov is singular (eigenvalues {lam[0]:.3g} … {lam[-1]:.3g}): some "
                              "combination of y has no noise, so it cannot be whitened")
     elif np.any(y == 0):
