@@ -148,6 +148,18 @@ def _kp4446_solution(w, T=1.0):
     return (e + _KP_U0 - 1.0) / (e + 1.0 - _KP_U0)
 
 
+# --- SDEProblemLibrary prob_sde_wave: du = −0.01 sin(u) cos³(u) dt + 0.1 cos²(u) dW, u0 = 1,
+# u = arctan(W/10 + tan u0): bounded, globally Lipschitz coefficients.
+def _wave_drift(t, x):
+    c = np.cos(x)
+    return -0.01 * np.sin(x) * c * c * c
+
+
+def _wave_diffusion(t, x):
+    c = np.cos(x)
+    return 0.1 * c * c
+
+
 # --- SDEProblemLibrary prob_sde_linear_stratonovich: du = 1.01 u dt + 0.87 u ∘ dW, u0 = ½,
 # u = u0 exp(1.01 t + 0.87 W); in Itô form the drift is (1.01 + 0.87²/2) u.
 _GBM_MU, _GBM_SIG, _GBM_U0 = 1.01, 0.87, 0.5
@@ -194,6 +206,12 @@ PEER_PROBLEMS: dict[str, PeerProblem] = {p.key: p for p in [
         lambda: sdesim.SDE(_cubic_drift, _cubic_diffusion, d=1, name="cubic (SDEProblemLibrary)"),
         np.array([_CUBIC_U0]), 1.0, lambda x: x[:, 0], "u",
         lambda: _gauss_hermite(lambda w: np.tanh(0.5 * w + math.atanh(_CUBIC_U0)), 1.0)),
+    PeerProblem(
+        "wave", "nonlinear drift and diffusion, bounded",
+        "SDEProblemLibrary.jl prob_sde_wave (u0 = 1)",
+        lambda: sdesim.SDE(_wave_drift, _wave_diffusion, d=1, name="wave (SDEProblemLibrary)"),
+        np.array([1.0]), 1.0, lambda x: x[:, 0], "u",
+        lambda: _gauss_hermite(lambda w: np.arctan(0.1 * w + math.tan(1.0)), 1.0)),
     PeerProblem(
         "kp4446", "nonlinear drift and diffusion (Kloeden & Platen 4.46)",
         "sdeint tests/test_integrate.py test_exact_KP4446 (a = 1, b = 0.8, u0 = 0.1), T = 1",
