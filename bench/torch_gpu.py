@@ -3,13 +3,16 @@
 ``python -m bench.torch_gpu [--quick] [--table FILE]`` (needs CUDA; on a machine without it,
 says so and exits 0). In one process:
 
-1. checks: the fused kernel and the CUDA-graph path against the plain torch path on the CPU
-   (float64, same counter-based stream: agreement to rounding), the fused kernel against the
-   exact moments of the EM chain (OU and GBM, float32, within 5 standard errors), and a result
-   that does not change with the chunk size;
+1. checks: the fused kernels (the tile kernel, the generated one-path-per-thread kernel for
+   2 <= d <= 16) and the CUDA-graph path against the plain torch path on the CPU (float64, same
+   counter-based stream: agreement to rounding), the fused kernel against the exact moments of
+   the EM chain (OU and GBM, float32, within 5 standard errors), a result that does not change
+   with the chunk size, and ``expectation`` / ``expectation_levels`` reduced on the device
+   against the same run reduced on the host (a ``phi`` written for numpy only);
 2. torch.randn's bulk rate (2^28 normals into a preallocated buffer, best of k);
 3. the rows: OU expectation at 10^7 x 1 and 10^6 x 10 with 10^3 steps (ours / torch.randn for
-   the same number of normals, ours / torchsde on the GPU), the fused kernel alone, 10 x 10 with
+   the same number of normals, ours / torchsde on the GPU), the fused kernel alone (states
+   left on the device, no reduction), 10 x 10 with
    10^4 steps per step (OU, and a user's double well through CUDA graphs), and a GBM weak-order
    study (g = x^2, 8 coupled levels, 10^8 paths) with its wall time and order CI half-width.
 
@@ -77,6 +80,7 @@ def checks(k_se=5.0):
     gbm = sdesim.gbm(0.5, 0.6, d=3)
     dw = sdesim.SDE(lambda t, x: x - x**3, lambda t, x: 0.5 + 0.0 * x, d=2, name="double well")
     for name, sde, x0 in (("fused GBM d=3", gbm, np.ones(3)), ("fused OU d=1", sdesim.ou(1.0, 0.7), [1.0]),
+                          ("fused OU d=10", sdesim.ou(1.0, 0.7, d=10), np.linspace(-1, 1, 10)),
                           ("graphs double well", dw, np.ones(2))):
         kw = dict(T=T, dt=1 / 64, n_paths=500, save_at=[0.5, 1.0], rng=3, quiet=True,
                   backend="torch", dtype="float64")
@@ -89,6 +93,22 @@ def checks(k_se=5.0):
     b = sdesim.simulate(gbm, np.ones(3), **kw).xs
     out.append(("states with chunk size 777 vs default (fused, float32)", np.array_equal(a, b),
                 f"max |diff| {float(np.max(np.abs(a - b))):.1e}"))
+    host_phi = lambda x: np.asarray(x)[:, 0] ** 2  # noqa: E731 - numpy only: reduced on the host
+    for name, sde in (("OU d=10", sdesim.ou(1.0, 0.7, d=10)), ("double well", dw)):
+        kw = dict(T=T, dt=1 / 64, n_paths=300_000, rng=5, quiet=True, backend="torch")
+        x0 = np.ones(sde.d)
+        dev = sdesim.expectation(sde, x0, lambda x: x[:, 0] ** 2, **kw)
+        host = sdesim.expectation(sde, x0, host_phi, **kw)
+        rel = abs(dev.mean - host.mean) / abs(host.mean) + abs(dev.stderr - host.stderr) / host.stderr
+        out.append((f"expectation {name}: phi on the device vs on the host", rel < 1e-12,
+                    f"relative diff {rel:.1e}"))
+    kw = dict(T=T, dts=[1 / 4, 1 / 8, 1 / 16], n_paths=300_000, rng=6, quiet=True, backend="torch")
+    dev = sdesim.expectation_levels(gbm, np.ones(3), lambda x: x[:, 0] ** 2, **kw)
+    host = sdesim.expectation_levels(gbm, np.ones(3), host_phi, **kw)
+    rel = float(np.max(np.abs(dev.mean - host.mean) / np.abs(host.mean))
+                + np.max(np.abs(dev.cov - host.cov)) / np.max(np.abs(host.cov)))
+    out.append(("expectation_levels GBM d=3, coupled: on the device vs on the host", rel < 1e-12,
+                f"relative diff {rel:.1e}"))
     n, steps = 10**7, 100
     h = T / steps
     est = sdesim.expectation(sdesim.ou(1.0, 1.0), [1.0], lambda x: x[:, 0] ** 2, T=T, dt=h,
@@ -126,6 +146,7 @@ def rows(k, quick):
         steps = 1000
         sde = sdesim.ou(1.0, 1.0, d=d)
         normals = n * d * steps
+        first = len(res)
         for cs, label in ((None, "default chunks"), (n, "one chunk")):
             run = lambda: sdesim.expectation(sde, np.ones(d), phi, T=T, dt=T / steps, n_paths=n,  # noqa: E731
                                              rng=0, quiet=True, backend="torch", chunk_size=cs)
@@ -133,7 +154,6 @@ def rows(k, quick):
             t, _ = _best(run, k)
             res.append(dict(row=f"OU expectation {n:.0e} x d={d}, 1e3 steps, {label}", t=t,
                             rate=normals / t, vs_randn=normals / t / randn))
-        t_ours = min(r["t"] for r in res if r["row"].startswith(f"OU expectation {n:.0e} x d={d}"))
         x0 = torch.ones(n, d, device="cuda")
         key = run_key(np.random.default_rng(np.random.SeedSequence(0, spawn_key=(0,))))
         kern = lambda: linear_chunk(sde, x0, T / steps, steps, (1,), [steps], key)  # noqa: E731
@@ -141,15 +161,6 @@ def rows(k, quick):
         t, _ = _best(kern, k)
         res.append(dict(row=f"fused kernel alone {n:.0e} x d={d}, 1e3 steps", t=t,
                         rate=normals / t, vs_randn=normals / t / randn))
-        def moments():  # what a reduction on the device would add to the kernel
-            x = linear_chunk(sde, x0, T / steps, steps, (1,), [steps], key)[0][0, 0, :, 0]
-            v = (x.double() ** 2)
-            return v.mean().item(), v.var().item()
-        moments()
-        t, _ = _best(moments, k)
-        res.append(dict(row=f"fused kernel + x^2 moments on the device {n:.0e} x d={d}", t=t,
-                        rate=normals / t, vs_randn=normals / t / randn,
-                        ))
         del x0
         ts_steps = 100 if quick else 1000
         tsde = _torchsde_ou(n, d, ts_steps, "cuda")
@@ -157,10 +168,9 @@ def rows(k, quick):
         t, _ = _best(tsde, 1)
         t_sde = t * steps / ts_steps
         res.append(dict(row=f"torchsde euler {n:.0e} x d={d}, GPU float32 ({ts_steps} steps timed)",
-                        t=t_sde, rate=normals / t_sde, vs_randn=normals / t_sde / randn,
-                        note=f"ours / torchsde = {t_sde / t_ours:.1f}x"))
-        res[-2]["note"] = f"ours / torchsde = {t_sde / res[-2]['t']:.1f}x"
-        res[-3]["note"] = f"ours / torchsde = {t_sde / res[-3]['t']:.1f}x"
+                        t=t_sde, rate=normals / t_sde, vs_randn=normals / t_sde / randn))
+        for r in res[first:-1]:
+            r["note"] = f"ours / torchsde = {t_sde / r['t']:.1f}x"
     n, d, steps = 10, 10, 10**4
     dwell = sdesim.SDE(lambda t, x: x - x**3, lambda t, x: 0.5 + 0.0 * x, d=d, name="double well")
     for name, sde in (("OU (fused)", sdesim.ou(1.0, 1.0, d=d)), ("double well f, g (CUDA graphs)", dwell)):
@@ -169,7 +179,7 @@ def rows(k, quick):
         run()
         t, _ = _best(run, k)
         res.append(dict(row=f"{name} 10 x d=10, 1e4 steps", t=t, us_step=1e6 * t / steps))
-    ts_steps = 1000 if quick else steps
+    ts_steps = 1000 if quick else 2000  # µs per step barely moves past 1e3 steps
     tsde = _torchsde_ou(n, d, ts_steps, "cuda")
     tsde()
     t, _ = _best(tsde, 1)

@@ -12,7 +12,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from ._validate import (as_finite_array, callable_phi, initial_states, n_steps_for, phi_values,
+from ._arrays import NotOnDevice, concat, evaluate, to_host
+from ._validate import (as_finite_array, callable_phi, initial_states, n_steps_for,
                         positive_float, positive_int, renamed)
 from .backends import backend_options, get_backend
 from .backends import SimulationDiverged
@@ -99,7 +100,8 @@ class LevelEstimate:
 # ----------------------------------------------------------------------------- helpers
 def default_chunk_size(backend: str, d: int, n_paths: int, n_levels: int = 1) -> int:
     """Paths per chunk: one large chunk for a backend that runs chunks one after another
-    (numpy, torch), about 16 cache-sized chunks for one that runs them on threads (numba).
+    (numpy: 2^20 state entries, torch: 2^24; the backend's ``chunk_work``), about 16
+    cache-sized chunks for one that runs them on threads (numba).
 
     A serial backend amortises its per-call overhead over as many paths as memory allows; a
     parallel one splits the paths into about 16 chunks (so threads share the work evenly) of at least ~2^10 state
@@ -108,8 +110,9 @@ def default_chunk_size(backend: str, d: int, n_paths: int, n_levels: int = 1) ->
     backend and the problem size only — never of the thread count — so results are
     reproducible.
     """
-    if not get_backend(backend).parallel:
-        return max(1, 2**20 // (d * n_levels))
+    module = get_backend(backend)
+    if not module.parallel:
+        return max(1, module.chunk_work // (d * n_levels))
     per_path = d * n_levels
     cap = max(16, 2**14 // per_path)
     cap = 1 << (cap.bit_length() - 1)
@@ -148,7 +151,7 @@ def _chunks(sde: SDE, x0: np.ndarray, h: float, n_fine: int, ratios, save_steps,
             seed: np.random.SeedSequence, key: tuple, backend: str, chunk_size: int | None,
             n_threads: int | None, keep_nonfinite: bool, quiet: bool,
             desc: str, entry: str, options: dict | None = None, reduce: Callable | None = None,
-            executor=None, mirror: SDE | None = None) -> Iterator:
+            executor=None, mirror: SDE | None = None, on_device: bool = False) -> Iterator:
     """Yield ``(L, S, n_c, d)`` chunk results (or ``reduce`` of them, computed in the chunk's
     task, wherever it runs) in chunk order (bounded memory), through the chunk engine
     (:func:`sdesim.engine.run_chunks`) on ``executor`` (``executor=`` of the public functions,
@@ -159,7 +162,10 @@ def _chunks(sde: SDE, x0: np.ndarray, h: float, n_fine: int, ratios, save_steps,
     ``options``: the backend's options (:func:`sdesim.backends.backend_options`), for its
     ``prepare``. ``mirror``: an SDE run on the same increments as ``sde`` (from a copy of the
     chunk's generator, :func:`sdesim.variance.mirror`), its paths after the chunk's own
-    (``(L, S, 2 n_c, d)``).
+    (``(L, S, 2 n_c, d)``). ``on_device``: ``reduce`` takes states of another library too (a
+    backend with ``device_states`` then hands them over on its device, a shared ``x0`` as one
+    broadcast row, and a chunk whose ``reduce`` raises :class:`~sdesim._arrays.NotOnDevice` is
+    reduced again on the host).
     """
     n_paths, d = x0.shape
     chosen = executor
@@ -194,11 +200,17 @@ def _chunks(sde: SDE, x0: np.ndarray, h: float, n_fine: int, ratios, save_steps,
                                                 **(options or {}))
         kw = {"kernel": prepared["kernel"]} if prepared["kernel"] is not None else {}
         at = {"path_start": chunk.start} if module.counter_based else {}
+        device = on_device and module.device_states and mirror is None
+        if device:
+            at["as_tensor"] = True
+        if device and rows.shared:  # one row crosses to the device, not n copies of it
+            x0c = np.broadcast_to(rows.rows, (chunk.stop - chunk.start, d))
+        else:
+            x0c = rows[chunk.start:chunk.stop]
         try:
             twin = None if mirror is None else copy.deepcopy(chunk.rng)
-            res = module.run_chunk(task_sde, rows[chunk.start:chunk.stop], h, n_fine, ratios,
-                                   save_steps, chunk.rng, keep_nonfinite, progress=chunk.report,
-                                   **kw, **at)
+            res = module.run_chunk(task_sde, x0c, h, n_fine, ratios, save_steps, chunk.rng,
+                                   keep_nonfinite, progress=chunk.report, **kw, **at)
             if mirror is not None:
                 if prepared["mirror"] is None and backend != "numpy":
                     prepared["mirror"] = module.prepare(mirror, probe, quiet=True,
@@ -211,7 +223,12 @@ def _chunks(sde: SDE, x0: np.ndarray, h: float, n_fine: int, ratios, save_steps,
             ss = chunk.seed
             raise exc.in_chunk(ChunkRun(int(ss.entropy), tuple(ss.spawn_key), chunk.start,
                                         chunk.stop, h, n_fine, ratios, backend)) from None
-        return res if reduce is None else reduce(res)
+        if reduce is None:
+            return res
+        try:
+            return reduce(res)
+        except NotOnDevice:  # phi is for numpy: the chunk's states to the host
+            return reduce(to_host(res))
 
     with Progress(n_paths * n_fine, quiet, desc, entry) as progress:
         try:
@@ -440,14 +457,14 @@ def expectation(sde: SDE, x0, phi: Callable, *, T: float, dt: float, n_paths: in
             return Estimate(float(red.mean[0]), float(se[0]), red.n, float(factor[0]))
         return Estimate(red.mean, se, red.n, factor)
 
-    def summary(res: np.ndarray) -> tuple:  # in the chunk's task: its moments, not its paths
-        vals = [phi_values(phi, res[0, s]) for s in range(len(steps))]
-        return MomentAccumulator.of(np.concatenate([v for v, _ in vals], axis=1)), vals[0][1]
+    def summary(res) -> tuple:  # in the chunk's task, on its device: its moments, not its paths
+        vals = [evaluate(phi, res[0, s]) for s in range(len(steps))]
+        return MomentAccumulator.of(concat([v for v, _ in vals], axis=1)), vals[0][1]
 
     acc = None
     for part, scalar in _chunks(sde, x, dt, n_steps, (1,), steps, root_seed(rng), (), backend,
                                 chunk_size, n_threads, False, quiet, "expectation",
-                                "expectation", options, summary, executor):
+                                "expectation", options, summary, executor, on_device=True):
         acc = part if acc is None else acc.merge(part)  # in chunk order, on every executor
     est = acc.estimate()
     k = acc.dim // len(steps)
@@ -524,11 +541,11 @@ def expectation_levels(sde: SDE, x0, phi: Callable, *, T: float, dts, n_paths: i
     seed = root_seed(rng)
     K = len(dts)
 
-    def values(res_level: np.ndarray) -> np.ndarray:
-        v, _ = phi_values(phi, res_level)
+    def values(res_level):  # (n,) on the states' device
+        v, _ = evaluate(phi, res_level)
         if v.shape[1] != 1:
             raise ValueError(f"phi must return one value per path, shape (n_paths,), got "
-                             f"{v.shape}")
+                             f"{tuple(v.shape)}")
         return v[:, 0]
 
     if coupled:
@@ -552,8 +569,8 @@ def expectation_levels(sde: SDE, x0, phi: Callable, *, T: float, dts, n_paths: i
                             chunk_size, n_threads, False, quiet, "coupled levels",
                             "expectation_levels", options,
                             lambda res: MomentAccumulator.of(
-                                np.stack([values(res[lev, 0]) for lev in range(K)], axis=1),
-                                full_cov=True), executor):
+                                concat([values(res[lev, 0])[:, None] for lev in range(K)], 1),
+                                full_cov=True), executor, on_device=True):
             acc.merge(part)
         return LevelEstimate(dts, acc.mean.copy(), acc.covariance() / acc.n, acc.n, True)
     if antithetic is not False or control is not None:
@@ -565,7 +582,7 @@ def expectation_levels(sde: SDE, x0, phi: Callable, *, T: float, dts, n_paths: i
         for part in _chunks(sde, x, h, n, (1,), [n], seed, (lev,), backend, chunk_size,
                             n_threads, False, quiet, f"level dt={h:.3g}", "expectation_levels",
                             options, lambda res: MomentAccumulator.of(values(res[0, 0])[:, None]),
-                            executor):
+                            executor, on_device=True):
             acc.merge(part)
         means[lev], variances[lev] = acc.mean[0], acc.variance()[0] / acc.n
     return LevelEstimate(dts, means, np.diag(variances), n_paths, False)

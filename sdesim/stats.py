@@ -7,6 +7,7 @@ from statistics import NormalDist
 
 import numpy as np
 
+from ._arrays import namespace, on_host, to_host
 from ._validate import positive_int
 
 __all__ = ["Estimate", "MomentAccumulator", "normal_quantile"]
@@ -99,26 +100,34 @@ class MomentAccumulator:
         self.m2 = np.zeros((self.dim, self.dim)) if full_cov else np.zeros(self.dim)
 
     @classmethod
-    def of(cls, batch: np.ndarray, full_cov: bool = False) -> "MomentAccumulator":
+    def of(cls, batch, full_cov: bool = False) -> "MomentAccumulator":
         """The accumulator of the samples ``batch`` ``(n_b, dim)`` alone (one chunk's summary,
-        to :meth:`merge` later, e.g. in another process)."""
-        batch = np.asarray(batch, dtype=float)
+        to :meth:`merge` later, e.g. in another process).
+
+        ``batch`` may be an array of another library on its device (a torch tensor on a GPU,
+        :mod:`sdesim._arrays`): its moments are then computed there, in float64, and only they
+        are copied to the host.
+        """
+        if on_host(batch):
+            batch = np.asarray(batch, dtype=float)
         if batch.ndim != 2:
-            raise ValueError(f"batch must have shape (n_b, dim), got {batch.shape}")
+            raise ValueError(f"batch must have shape (n_b, dim), got {tuple(batch.shape)}")
         acc = cls(batch.shape[1], full_cov)
         acc.update(batch)
         return acc
 
-    def update(self, batch: np.ndarray) -> None:
-        """Add samples ``batch`` of shape ``(n_b, dim)``."""
-        batch = np.asarray(batch, dtype=float).reshape(-1, self.dim)
+    def update(self, batch) -> None:
+        """Add samples ``batch`` of shape ``(n_b, dim)`` (array_like, or an array of another
+        library: as in :meth:`of`)."""
+        if on_host(batch):
+            batch = np.asarray(batch, dtype=float).reshape(-1, self.dim)
+        else:
+            xp = namespace(batch)
+            batch = xp.reshape(xp.astype(batch, xp.float64), (-1, self.dim))
         nb = batch.shape[0]
         if nb == 0:
             return
-        mb = batch.mean(axis=0)
-        c = batch - mb
-        m2b = c.T @ c if self.full_cov else np.einsum("ij,ij->j", c, c)
-        self._combine(nb, mb, m2b)
+        self._combine(nb, *_batch_moments(batch, self.full_cov))
 
     def merge(self, other: "MomentAccumulator") -> "MomentAccumulator":
         """Add the samples summarised by ``other`` (same ``dim`` and ``full_cov``); return self.
@@ -162,3 +171,18 @@ class MomentAccumulator:
     def _need(self, k: int) -> None:
         if self.n < k:
             raise ValueError(f"need at least {k} samples for a variance, have {self.n}")
+
+
+def _batch_moments(batch, full_cov: bool) -> tuple:
+    """Mean ``(dim,)`` and M2 (``(dim, dim)`` or ``(dim,)``) of ``batch`` ``(n_b, dim)``, computed
+    in ``batch``'s library (on its device), as numpy arrays."""
+    xp = namespace(batch)
+    mb = xp.mean(batch, axis=0)
+    c = batch - mb
+    if full_cov:
+        m2b = c.T @ c
+    elif xp is np:
+        m2b = np.einsum("ij,ij->j", c, c)
+    else:
+        m2b = xp.sum(c * c, axis=0)
+    return to_host(mb), to_host(m2b)

@@ -320,6 +320,66 @@ def test_what_torch_cannot_run_falls_back_to_numpy_with_a_warning():
     assert np.array_equal(got.xs, sdesim.simulate(numpy_only, 1.0, backend="numpy", **kw).xs)
 
 
+@pytest.fixture
+def states_as_cpu_tensors(monkeypatch):
+    """The torch backend hands ``expectation`` its states as tensors also on the CPU (as on a
+    GPU, where ``as_tensor=True`` leaves them on the device)."""
+    plain = type(TORCH).run_chunk
+
+    def run_chunk(self, *args, as_tensor=False, **kw):
+        out = plain(self, *args, **kw)
+        return torch.as_tensor(out) if as_tensor else out
+    monkeypatch.setattr(type(TORCH), "run_chunk", run_chunk)
+
+
+def test_moments_of_tensors_are_the_moments_of_the_arrays():
+    from sdesim.stats import MomentAccumulator
+    x = np.random.default_rng(0).standard_normal((1000, 3)) + [1.0, -2.0, 0.5]
+    for full_cov in (False, True):
+        a = MomentAccumulator.of(x, full_cov=full_cov)
+        t = MomentAccumulator.of(torch.as_tensor(x, dtype=torch.float32), full_cov=full_cov)
+        assert t.n == a.n and isinstance(t.mean, np.ndarray) and isinstance(t.m2, np.ndarray)
+        assert np.allclose(t.mean, a.mean, rtol=1e-6) and np.allclose(t.m2, a.m2, rtol=1e-5)
+        a.merge(MomentAccumulator.of(torch.as_tensor(x), full_cov=full_cov))
+        both = np.concatenate([x, x])
+        assert a.n == 2000 and np.allclose(a.variance(), both.var(axis=0, ddof=1), rtol=1e-12)
+
+
+def test_phi_on_device_states_and_when_it_is_not_there():
+    from sdesim._arrays import NotOnDevice, evaluate
+    x = torch.linspace(-1.0, 1.0, 12, dtype=torch.float64).reshape(6, 2)
+    v, scalar = evaluate(lambda y: y[:, 0] ** 2, x)
+    assert torch.is_tensor(v) and v.shape == (6, 1) and v.dtype == torch.float64 and scalar
+    v, scalar = evaluate(lambda y: y * 2, x)
+    assert v.shape == (6, 2) and not scalar
+    for phi in (lambda y: np.asarray(y)[:, 0], lambda y: y[:3, 0], lambda y: 1 / (y[:, 0] * 0),
+                lambda y: float(y[0, 0]), lambda y: y.numpy_only_method()):
+        with pytest.raises(NotOnDevice, match="phi"):
+            evaluate(phi, x)
+
+
+def test_expectation_reduces_device_states_as_it_reduces_arrays(states_as_cpu_tensors):
+    kw = dict(T=0.5, dt=0.05, n_paths=3000, chunk_size=700, rng=3, device="cpu", **RUN)
+    sde, x0 = sdesim.gbm(0.3, 0.5, d=2), [1.0, 0.5]
+    phi = lambda x: x[:, :1] * x[:, 1:]  # noqa: E731 - (n, 1) on tensors and arrays alike
+    dev = sdesim.expectation(sde, x0, phi, times=[0.2, 0.5], **kw)
+    host = sdesim.expectation(sde, x0, lambda x: phi(np.asarray(x)), times=[0.2, 0.5], **kw)
+    assert dev.mean.shape == host.mean.shape == (2, 1)
+    assert np.allclose(dev.mean, host.mean, rtol=1e-13) and \
+        np.allclose(dev.stderr, host.stderr, rtol=1e-11)
+    lev = dict(T=0.5, dts=[0.1, 0.05], n_paths=3000, chunk_size=700, rng=4, device="cpu", **RUN)
+    for coupled in (True, False):
+        d_ = sdesim.expectation_levels(sde, x0, lambda x: x[:, 0], coupled=coupled, **lev)
+        h_ = sdesim.expectation_levels(sde, x0, lambda x: np.asarray(x)[:, 0], coupled=coupled,
+                                       **lev)
+        assert np.allclose(d_.mean, h_.mean, rtol=1e-13) and \
+            np.allclose(d_.cov, h_.cov, rtol=1e-10, atol=0), coupled
+    with pytest.raises(ValueError, match=r"phi must map states of shape \(n_paths, d\)"):
+        sdesim.expectation(sde, x0, lambda x: x[:5, 0], **kw)
+    with pytest.raises(ValueError, match=r"phi must return one value per path"):
+        sdesim.expectation_levels(sde, x0, lambda x: x, **lev)
+
+
 def test_divergence_raises():
     sde = sdesim.SDE(lambda t, x: x ** 3, lambda t, x: x, d=1)
     with pytest.raises(sdesim.SimulationDiverged, match="non-finite"):

@@ -59,14 +59,25 @@ _INTERPRETED = textwrap.dedent("""
         whole, _ = tf.linear_chunk(sde, torch.tensor(x0), 0.01, 26, (1, 2), [26], key, 7)
         tail, _ = tf.linear_chunk(sde, torch.tensor(x0[2:]), 0.01, 26, (1, 2), [26], key, 9)
         assert np.array_equal(whole.numpy()[:, :, 2:], tail.numpy()), ("chunks", d)
-    blow, bad = tf.linear_chunk(sdesim.gbm(50.0, 0.1), torch.ones(4, 1, dtype=torch.float64),
-                                1.0, 200, (1,), [200], key)
-    assert int(bad) == 4, int(bad)
+    for d in (2, 5, 16):  # the generated one-path-per-thread kernels (plain runs, 2 <= d <= 16)
+        sde = sdesim.ou(1.0, 0.5, d=d)
+        x0 = np.linspace(-1.0, 1.0, 3 * d).reshape(3, d)
+        got, bad = tf.linear_chunk(sde, torch.tensor(x0), 0.01, 7, (1,), [3, 7], key, 11)
+        ref = TORCH.run_chunk(sde, x0, 0.01, 7, (1,), [3, 7], rng, path_start=11)
+        assert np.allclose(got.numpy(), ref, rtol=0, atol=1e-13) and int(bad) == 0, ("rows", d)
+        tail, _ = tf.linear_chunk(sde, torch.tensor(x0[1:]), 0.01, 7, (1,), [3, 7], key, 12)
+        assert np.array_equal(got.numpy()[:, :, 1:], tail.numpy()), ("rows chunks", d)
+    for d in (1, 2):
+        blow, bad = tf.linear_chunk(sdesim.gbm(50.0, 0.1, d=d),
+                                    torch.ones(4, d, dtype=torch.float64), 1.0, 200, (1,), [200],
+                                    key)
+        assert int(bad) == 4 * d, (d, int(bad))
     dw = sdesim.SDE(lambda t, x: x - x ** 3, lambda t, x: 0.5 + 0.0 * x, d=2)
     model = TorchModel(dw, torch.device("cpu"), torch.float64)
     x0 = np.ones((5, 2))
     got = block_chunk(model, dw, x0, 0.01, 30, [10, 30], key, 4, graph=False, size=7)
     ref = TORCH.run_chunk(dw, x0, 0.01, 30, (1,), [10, 30], rng, kernel=model, path_start=4)[0]
+    got = got.numpy()
     assert np.allclose(got, ref, rtol=0, atol=1e-13), np.abs(got - ref).max()
     print("ok")
 """)
@@ -90,6 +101,22 @@ def test_group_shape_uses_every_draw_of_a_group():
         G, CP = group_shape(d)
         assert (G * d) % 4 == 0 and G * d // 4 <= CP and CP & (CP - 1) == 0, (d, G, CP)
     assert group_shape(1) == (4, 1) and group_shape(10) == (6, 16)
+
+
+def test_generated_kernels_use_every_draw_once():
+    """The generated kernel for d draws G d / 4 counters per group of G = 4 / gcd(d, 4) steps,
+    each once, and feeds draw q = g d + j to coordinate j at step g."""
+    import math
+    import re
+    from sdesim.backends.torch_fused import rows_source
+    for d in (2, 3, 10, 16):
+        src = rows_source(d)
+        G = 4 // math.gcd(d, 4)
+        counters = re.findall(r"tl\.philox\(seed, path, c \+ (\d+),", src)
+        assert [int(c) for c in counters] == list(range(G * d // 4)), d
+        fed = re.findall(r"x(\d+) = x\1 \+ .* \* \(z(\d+) \* sqrt_h\)", src)
+        assert [(int(j), int(q)) for j, q in fed] == \
+            [(j, g * d + j) for g in range(G) for j in range(d)], d
 
 
 def test_fast_paths_are_not_taken_off_cuda():

@@ -84,6 +84,19 @@ class Backend(ABC):
         of the chunk's first path, and results do not depend on the chunk size (``"torch"``);
         otherwise it draws from the chunk's ``rng`` in order and results depend on the chunk
         size.
+    device_states : bool
+        Whether its states live on a device other than the host's memory (``"torch"`` on
+        CUDA): then :meth:`run_chunk` also takes ``as_tensor=True`` and returns the states on
+        that device, as float64 arrays of its library (torch tensors; numpy arrays where the
+        run's device is the host), so that ``expectation`` evaluates ``phi`` and the chunk's
+        moments there and copies only those to the host; and ``x0`` may then be a read-only
+        broadcast view (every row one row, row stride 0), which crosses to the device as one
+        row.
+    chunk_work : int
+        State entries (paths × d × levels) in a default chunk of a backend that runs chunks
+        one after another (:func:`sdesim.simulate.default_chunk_size`): 2^20 for the numpy
+        backend (its per-call overhead is amortised by then), 2^24 for torch (a GPU kernel
+        needs ~10^7 entries to fill the device and amortise a chunk's launches and copies).
 
     A backend with options (``"torch"``: ``device``, ``dtype``) takes them as keyword arguments
     of :meth:`prepare` and :meth:`prepare_exit`; they are passed only when the caller gave them
@@ -93,6 +106,8 @@ class Backend(ABC):
     name: str
     parallel: bool
     counter_based: bool = False
+    device_states: bool = False
+    chunk_work: int = 2**20
 
     @abstractmethod
     def prepare(self, sde, probe: np.ndarray, *, quiet: bool = True):

@@ -50,11 +50,15 @@ class TorchBackend(Backend):
     run) to :meth:`run_chunk` and :meth:`exit_chunk`, so that a path's noise does not depend on
     its chunk. :meth:`prepare` and :meth:`prepare_exit` take the options ``device`` and
     ``dtype`` (:mod:`.torch_device`) and return a :class:`~.torch_model.TorchModel`.
+    ``device_states``: :meth:`run_chunk` takes ``as_tensor=True`` (states stay on a CUDA
+    device for ``expectation``'s reduction there).
     """
 
     name = "torch"
     parallel = False  # one device; chunks run one after another
     counter_based = True
+    device_states = True
+    chunk_work = 2**24  # ~10^7 entries per kernel launch: one chunk for most GPU runs
 
     def __repr__(self) -> str:
         return "TorchBackend()"
@@ -96,9 +100,11 @@ class TorchBackend(Backend):
         return exit_chunk(model, x0, h, n_max, domain.arrays(sde.d), run_key(rng), path_start)
 
     def run_chunk(self, sde, x0, h, n_fine, ratios, save_steps, rng, keep_nonfinite=False, *,
-                  progress=None, kernel=None, path_start=0):
+                  progress=None, kernel=None, path_start=0, as_tensor=False):
         """:meth:`Backend.run_chunk`; ``path_start``: index in the run of the chunk's first
-        path (the noise of path ``path_start + p`` at step ``k`` is drawn from that index)."""
+        path (the noise of path ``path_start + p`` at step ``k`` is drawn from that index);
+        ``as_tensor``: on a device other than the CPU, the states as a float64 tensor there
+        (:class:`~.contract.Backend`'s ``device_states``), else numpy as without it."""
         model = kernel if kernel is not None else self.prepare(sde, sde.probe_states(x0))
         if model is None:
             return NUMPY.run_chunk(sde, x0, h, n_fine, ratios, save_steps, rng, keep_nonfinite,
@@ -106,19 +112,22 @@ class TorchBackend(Backend):
         n, d = x0.shape
         L, S, m = len(ratios), len(save_steps), sde.m
         key = run_key(rng)
+        as_tensor = as_tensor and model.device.type != "cpu"
         if model.device.type == "cuda":  # fused kernels and CUDA graphs (.torch_fast)
             from .torch_fast import fast_chunk
             fast = fast_chunk(model, sde, x0, h, n_fine, ratios, save_steps, key, path_start,
-                              keep_nonfinite, progress)
+                              keep_nonfinite, progress, as_tensor=as_tensor)
             if fast is not None:
                 return fast
         paths = torch.arange(path_start, path_start + n, dtype=torch.int64, device=model.device)
         xs = [model.tensor(x0) for _ in ratios]
         acc = [torch.zeros((n, m), dtype=model.dtype, device=model.device) for _ in ratios]
-        out = np.empty((L, S, n, d))
+        out = (torch.empty((L, S, n, d), dtype=torch.float64, device=model.device) if as_tensor
+               else np.empty((L, S, n, d)))
         s = 0
         if S and save_steps[0] == 0:
-            out[:, 0] = x0
+            out[:, 0] = torch.as_tensor(np.array(x0, dtype=float), device=model.device) \
+                if as_tensor else x0
             s = 1
         with torch.no_grad():
             for k0, k1 in step_blocks(n_fine, n, d, m, L):
@@ -140,7 +149,8 @@ class TorchBackend(Backend):
                             acc[lev] = torch.zeros_like(acc[lev])
                     if s < S and save_steps[s] == k + 1:
                         for lev in range(L):
-                            out[lev, s] = xs[lev].to(device="cpu", dtype=torch.float64).numpy()
+                            out[lev, s] = xs[lev] if as_tensor else \
+                                xs[lev].to(device="cpu", dtype=torch.float64).numpy()
                         s += 1
                 if progress is not None:
                     progress(n * (k1 - k0))

@@ -27,11 +27,14 @@ __all__ = ["fast_chunk"]
 
 
 def fast_chunk(model, sde, x0: np.ndarray, h: float, n_fine: int, ratios, save_steps, key,
-               path_start: int = 0, keep_nonfinite: bool = False, progress=None):
-    """``(L, S, n, d)`` numpy states of the chunk (as :meth:`Backend.run_chunk`), or ``None``.
+               path_start: int = 0, keep_nonfinite: bool = False, progress=None, *,
+               as_tensor: bool = False):
+    """``(L, S, n, d)`` states of the chunk (as :meth:`Backend.run_chunk`): numpy float64, or
+    with ``as_tensor`` a float64 tensor on the device; or ``None``.
 
     ``model``: the torch backend's model of ``sde`` (``device``, ``dtype``, ``tensor``,
-    ``step``); ``key``: the run's two 32-bit Philox keys; the rest as ``run_chunk``.
+    ``step``); ``key``: the run's two 32-bit Philox keys; ``x0`` may be a broadcast view (row
+    stride 0), which crosses to the device as one row; the rest as ``run_chunk``.
     """
     if model.device.type != "cuda":
         return None
@@ -39,23 +42,39 @@ def fast_chunk(model, sde, x0: np.ndarray, h: float, n_fine: int, ratios, save_s
     save_steps = np.asarray(save_steps, dtype=np.int64)
     L, S = len(ratios), len(save_steps)
     first = int(S > 0 and save_steps[0] == 0)
-    out = np.empty((L, S, n, d))
-    out[:, :first] = x0
+    start = _rows(x0, model.device)
     if supports_linear(sde, model.dtype):
-        states, bad = linear_chunk(sde, model.tensor(x0), h, n_fine, ratios,
+        states, bad = linear_chunk(sde, start.to(model.dtype), h, n_fine, ratios,
                                    save_steps[first:], key, path_start)
         if int(bad.item()) and not keep_nonfinite:
             return None
-        host = torch.empty(states.shape, dtype=states.dtype, pin_memory=True)
-        out[:, first:] = host.copy_(states).numpy()  # pinned, in the run's dtype: half the bytes
     elif L == 1 and int(ratios[0]) == 1 and isinstance(sde.driver, Brownian):
-        states = block_chunk(model, sde, x0, h, n_fine, save_steps[first:], key, path_start,
-                             keep_nonfinite)
+        x = start.to(model.dtype).clone(memory_format=torch.contiguous_format)  # stepped in place
+        states = block_chunk(model, sde, x, h, n_fine,
+                             save_steps[first:], key, path_start, keep_nonfinite)
         if states is None:
             return None
-        out[0, first:] = states
+        states = states[None]
     else:
         return None
     if progress is not None:
         progress(n * n_fine)
+    if as_tensor:
+        out = torch.empty((L, S, n, d), dtype=torch.float64, device=model.device)
+        out[:, first:] = states
+        out[:, :first] = start
+        return out
+    out = np.empty((L, S, n, d))
+    out[:, :first] = x0
+    host = torch.empty(states.shape, dtype=states.dtype, pin_memory=True)
+    out[:, first:] = host.copy_(states).numpy()  # pinned, in the run's dtype: half the bytes
     return out
+
+
+def _rows(x0: np.ndarray, device) -> "torch.Tensor":
+    """``x0`` ``(n, d)`` as a float64 tensor on ``device``; a broadcast view (row stride 0)
+    crosses as one row, expanded there."""
+    if x0.shape[0] and x0.strides[0] == 0:
+        one = torch.as_tensor(np.array(x0[:1], dtype=float), device=device)
+        return one.expand(x0.shape)
+    return torch.as_tensor(np.array(x0, dtype=float), device=device)

@@ -18,9 +18,14 @@ law and to float rounding, not bitwise.
   only the saved states written. Coupled levels (``ratios``) step in the same kernel, each level
   driven by its sum of fine increments, kept on-chip.
 
-Each fine step of path ``i`` uses draws ``q = k m + j`` (step ``k``, coordinate ``j``); for
-``m > 1`` a program draws ``G`` steps' counters as one tile and routes draw ``q`` to its
-coordinate with ``tl.gather``, so only ``CP / (G m / 4) - 1`` of the Philox work is padding.
+Each fine step of path ``i`` uses draws ``q = k m + j`` (step ``k``, coordinate ``j``). A
+plain run (one level) with ``2 <= d <=`` :data:`ROWS_MAX_D` runs a kernel generated for its
+``d`` (:func:`rows_source`): each thread keeps one path's ``d`` coordinates as ``d`` registers,
+and a group of ``G = 4 / gcd(d, 4)`` steps draws exactly ``G d / 4`` Philox counters, whose
+outputs go to their coordinates by name — no padding, no data moved between threads. Otherwise
+(coupled levels, ``d = 1`` or larger ``d``) a program draws ``G`` steps' counters as one tile of
+``CP`` (a power of 2) and routes draw ``q`` to its coordinate with ``tl.gather``, so
+``CP / (G m / 4) - 1`` of the Philox work is padding.
 
 The kernels run only on CUDA tensors (the torch backend calls them through :mod:`.torch_fast`);
 tests run them on the CPU under Triton's interpreter (``TRITON_INTERPRET=1``).
@@ -32,6 +37,7 @@ Kloeden & Platen (1992), Numerical Solution of SDEs, §9.1 and §14.1 (Euler–M
 """
 from __future__ import annotations
 
+import linecache
 import math
 
 import numpy as np
@@ -39,9 +45,14 @@ import torch
 import triton
 import triton.language as tl
 
-__all__ = ["normals_into", "linear_chunk", "supports_linear", "group_shape"]
+__all__ = ["normals_into", "linear_chunk", "supports_linear", "group_shape", "rows_source",
+           "ROWS_MAX_D"]
 
 _CP_MAX = 16  # most Philox counters per path in one tile
+#: Largest ``d`` run by a generated one-path-per-thread kernel (:func:`rows_source`).
+ROWS_MAX_D = 16
+_ROWS_BLOCK = 128  # paths per program of the generated kernels
+_ROWS = {}  # d -> the compiled (jit) generated kernel
 
 
 @triton.jit
@@ -150,6 +161,64 @@ def _linear_kernel(x0_ptr, out_ptr, coef_ptr, ratio_ptr, save_ptr, bad_ptr,
     tl.atomic_add(bad_ptr, tl.sum(tl.where(live & ~finite, 1, 0)))
 
 
+def rows_source(d: int) -> str:
+    """Source of the Triton kernel that runs a plain chunk of a ``d``-dimensional diagonal linear
+    SDE with one path per thread (module docstring): the state as ``x0 .. x{d-1}``, draws
+    ``z{q}`` of a group of ``G`` steps from ``G d / 4`` Philox counters, each counter drawn just
+    before its first draw is used. The same arithmetic as ``_linear_kernel``."""
+    G = 4 // math.gcd(d, 4)
+    body = ["def _rows_kernel(x0_ptr, out_ptr, coef_ptr, save_ptr, bad_ptr, seed, path_start,",
+            "                 n, n_fine, BLOCK: tl.constexpr):",
+            "    F = out_ptr.dtype.element_ty",
+            "    p = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)",
+            "    live = p < n",
+            "    path = (path_start + p).to(tl.uint32)",
+            "    zero = tl.zeros((BLOCK,), tl.uint32)",
+            f"    h = tl.load(coef_ptr + {4 * d})",
+            f"    sqrt_h = tl.load(coef_ptr + {4 * d + 1})"]
+    for j in range(d):
+        body.append(f"    x{j} = tl.load(x0_ptr + p * {d} + {j}, mask=live, other=0.0)")
+        body += [f"    {c}{j} = tl.load(coef_ptr + {i * d + j})" for i, c in enumerate("AaBb")]
+    body += ["    s = tl.full((), 0, tl.int32)",
+             "    nxt = tl.load(save_ptr)",
+             f"    for grp in range(tl.cdiv(n_fine, {G})):",
+             f"        c = zero + grp * {G * d // 4}  # uint32, < 2^31 (linear_chunk)"]
+    drawn = set()
+    for g in range(G):
+        for q in range(g * d, (g + 1) * d):
+            if q // 4 not in drawn:
+                i = q // 4
+                drawn.add(i)
+                body += [f"        o0, o1, o2, o3 = tl.philox(seed, path, c + {i}, zero, zero)",
+                         f"        z{4 * i}, z{4 * i + 1} = _normal_pair(o0, o1, F)",
+                         f"        z{4 * i + 2}, z{4 * i + 3} = _normal_pair(o2, o3, F)"]
+        body.append(f"        if grp * {G} + {g} < n_fine:")
+        body += [f"            x{j} = x{j} + h * (A{j} * x{j} + a{j}) + (B{j} * x{j} + b{j})"
+                 f" * (z{g * d + j} * sqrt_h)" for j in range(d)]
+        body.append(f"            if grp * {G} + {g} + 1 == nxt:")
+        body += [f"                tl.store(out_ptr + (s * n + p) * {d} + {j}, x{j}, mask=live)"
+                 for j in range(d)]
+        body += ["                s += 1", "                nxt = tl.load(save_ptr + s)"]
+    body.append("    bad = tl.zeros((BLOCK,), tl.int32)")
+    body += [f"    bad += tl.where(live & ((x{j} - x{j}) != 0.0), 1, 0)  # inf, NaN"
+             for j in range(d)]
+    body.append("    tl.atomic_add(bad_ptr, tl.sum(bad))")
+    return "\n".join(body) + "\n"
+
+
+def _rows_kernel(d: int):
+    """The jit kernel of :func:`rows_source` for ``d``, generated once per process (its source
+    registered with ``linecache``, where Triton reads a kernel's source)."""
+    if d not in _ROWS:
+        src = rows_source(d)
+        name = f"<sdesim.backends.torch_fused rows kernel d={d}>"
+        linecache.cache[name] = (len(src), None, src.splitlines(True), name)
+        scope = {"tl": tl, "_normal_pair": _normal_pair}
+        exec(compile(src, name, "exec"), scope)  # noqa: S102 - our own generated source
+        _ROWS[d] = triton.jit(scope["_rows_kernel"])
+    return _ROWS[d]
+
+
 def normals_into(out: torch.Tensor, key, path_start: int, q0: torch.Tensor,
                  scale: torch.Tensor) -> torch.Tensor:
     """Fill ``out`` ``(n, Q)`` with ``scale`` times the normals of draws ``q0 .. q0 + Q - 1`` of
@@ -239,6 +308,11 @@ def linear_chunk(sde, x0: torch.Tensor, h: float, n_fine: int, ratios, save_step
     block = max(1, min(256, 2048 // (DP * LP * CP)))
     block = 1 << (block.bit_length() - 1)
     coupled = L > 1 or int(ratios[0]) != 1
+    if not coupled and 2 <= d <= ROWS_MAX_D:
+        _rows_kernel(d)[(triton.cdiv(n, _ROWS_BLOCK),)](
+            x0.contiguous(), out, coef, saves, bad, _seed(key), path_start, n, n_fine,
+            BLOCK=_ROWS_BLOCK, num_warps=4)
+        return out, bad
     _linear_kernel[(triton.cdiv(n, block),)](
         x0.contiguous(), out, coef, ratio_t, saves, bad, _seed(key), path_start, n, n_fine, L, S,
         D=d, DP=DP, LP=LP, COUPLED=coupled, G=G, CP=CP, BLOCK=block, num_warps=4)

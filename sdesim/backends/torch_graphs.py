@@ -117,7 +117,8 @@ def block_chunk(model, sde, x0: np.ndarray, h: float, n_fine: int, save_steps, k
     Parameters
     ----------
     model : the torch backend's model (``device``, ``dtype``, ``tensor``, ``step(t, x, h, dW)``)
-    sde : the SDE (its ``m``); x0 : ``(n, d)`` numpy; h : step; n_fine : steps
+    sde : the SDE (its ``m``); x0 : ``(n, d)`` numpy or a tensor (then updated in place);
+    h : step; n_fine : steps
     save_steps : increasing steps ``>= 1`` (S,); key : the run's two 32-bit Philox keys
     path_start : run index of the first path; keep_nonfinite : keep inf/NaN states
     graph : capture CUDA graphs (default: when ``n * max(d, m) <=`` :data:`GRAPH_WIDTH`)
@@ -125,7 +126,8 @@ def block_chunk(model, sde, x0: np.ndarray, h: float, n_fine: int, save_steps, k
 
     Returns
     -------
-    ``(S, n, d)`` numpy states at ``save_steps``, or ``None`` when the plain loop must run (a
+    ``(S, n, d)`` states at ``save_steps``, a tensor on the device in the run's dtype, or
+    ``None`` when the plain loop must run (a
     step that cannot run on tensors in a graph, or a non-finite state with
     ``keep_nonfinite=False``).
     """
@@ -135,7 +137,7 @@ def block_chunk(model, sde, x0: np.ndarray, h: float, n_fine: int, save_steps, k
     if size is None:
         size = GRAPH_STEPS if graph else max(1, _EAGER_WORK // (n * max(d, m)))
     saves = [int(s) for s in save_steps]
-    out = np.empty((len(saves), n, d))
+    out = torch.empty((len(saves), n, d), dtype=model.dtype, device=model.device)
     blocks = _Blocks(model, x0, h, m, key, path_start)
     s = 0
     with torch.no_grad():
@@ -145,7 +147,7 @@ def block_chunk(model, sde, x0: np.ndarray, h: float, n_fine: int, save_steps, k
             except Exception:  # noqa: BLE001 - not capturable: the plain loop runs instead
                 return None
             if save:
-                out[s] = blocks.x.to(device="cpu", dtype=torch.float64).numpy()
+                out[s] = blocks.x
                 s += 1
     if not keep_nonfinite and not bool(torch.isfinite(blocks.total)):
         return None
