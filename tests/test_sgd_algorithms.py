@@ -136,6 +136,43 @@ def test_results_depend_on_seed_and_chunk_size_only():
     np.testing.assert_allclose(e.mean, a[-1].mean(axis=0), rtol=1e-12)
 
 
+def test_noise_grid_couples_steps_at_shared_times():
+    """With noise_grid, the step at SDE time t draws its minibatch from a generator keyed by t:
+    SGD at η and at η/2 on the grid η/2 take the same batch at t = 0, so x^{η}_1 - x0 is exactly
+    twice x^{η/2}_1 - x0; SVAG at l = 1 and 2 on the grid η/2 share SVAG's first batch."""
+    orc = LinearRegression(*_data(), replacement=False)
+    x0, lr = np.array([1.0, -0.5]), 0.2
+    kw = dict(batch_size=3, n_paths=16, rng=9, quiet=True, noise_grid=lr / 2)
+    coarse = run(orc, x0, T=lr, lr=lr, **kw).xs[1]
+    fine = run(orc, x0, T=lr, lr=lr / 2, **kw).xs[1]
+    np.testing.assert_allclose(coarse - x0, 2 * (fine - x0), rtol=1e-12)
+    other = run(orc, x0, T=lr, lr=lr / 2, **{**kw, "rng": 10}).xs[1]
+    assert not np.allclose(fine, other)
+    # SVAG, l = 2, one step of η/2 from x0: c1 g_A + c2 g_B with g_A SGD's batch at t = 0
+    c1, c2 = svag_coefficients(2)
+    sv = run(orc, x0, T=lr / 2, lr=lr, method="svag", l=2, **kw).xs[1]
+    g_a = (x0 - coarse) / lr
+    g_b = ((x0 - sv) / (lr / 2) - c1 * g_a) / c2
+    assert np.all(np.isfinite(g_b)) and not np.allclose(g_a, g_b)
+    sv1 = run(orc, x0, T=lr, lr=lr, method="svag", l=1, **kw).xs[1]
+    np.testing.assert_allclose(sv1, coarse, rtol=1e-14)
+
+
+def test_noise_grid_keeps_the_law():
+    """Keyed steps are independent: the k-step mean and covariance of SVAG on a quadratic stay
+    the exact ones (docs/theory.md §C.3) with a grid finer than the step."""
+    H = np.array([[1.0, 0.3], [0.3, 2.0]])
+    S = np.array([[1.0, 0.2], [0.2, 0.5]])
+    orc = NoisyQuadratic(H, S, x_star=[0.5, -0.2], noise="skewed")
+    lr, T, B, n, l = 0.2, 1.0, 2, 100_000, 2
+    x0 = np.array([1.0, 1.0])
+    p = run(orc, x0, T=T, lr=lr, method="svag", l=l, batch_size=B, n_paths=n, save_at=[T],
+            rng=4, quiet=True, noise_grid=lr / (2 * l))
+    exact = sgd_quadratic_moments(H, l * S / B, lr / l, x0, [0.5, -0.2], int(l * T / lr))
+    _assert_within(moment_tensors(p.xs[-1], np.zeros(2), 1), exact.mean, "mean")
+    _assert_within(moment_tensors(p.xs[-1], exact.mean, 2), exact.cov, "covariance")
+
+
 # ---------------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize("kwargs,match", [
     (dict(lr=0.0), "lr"), (dict(lr=-1.0), "lr"), (dict(l=0.5, method="svag"), "l must be"),
@@ -143,6 +180,8 @@ def test_results_depend_on_seed_and_chunk_size_only():
     (dict(method="adam"), "method"), (dict(T=0.25), "integer number of steps"),
     (dict(weight_decay=-1.0), "weight_decay"), (dict(x0=[1.0, 2.0, 3.0]), "x0"),
     (dict(n_paths=0), "n_paths"),
+    (dict(noise_grid=0.03), r"noise_grid must divide the step 0.1"),
+    (dict(noise_grid=0.0), "noise_grid"),
     (dict(batch_size=2.5), "batch_size must be an integer >= 1, got 2.5"),
     # arguments a method would ignore are refused, naming the argument and the method
     (dict(method="sgd", l=4), r"l \(SVAG's amplification\) only applies to method='svag' or "

@@ -108,6 +108,22 @@ def test_minibatch_and_svag_covariances():
     _check_moments(mix.numpy(), mean, l * S, P)
 
 
+@pytest.mark.parametrize("replacement", [True, False])
+def test_svag_mix_draws_its_first_batch_as_sgd_does(replacement):
+    """sample_grad_mix draws batch j from the j-th draw of the seeded generator, so its first
+    batch is sample_grad's from the same seed (coupled SVAG levels, sgd.run's noise_grid):
+    recovered exactly from two mixes on one seed by linearity."""
+    orc = _oracle(replacement=replacement)
+    B = 5
+    x = orc.x0[None] + 0.1 * np.random.default_rng(3).standard_normal((3, orc.d))
+    mix = lambda a, b: orc.sample_grad_mix(x, np.random.default_rng(11), B, (a, b))  # noqa: E731
+    m1, m2 = mix(1.0, 1.0), mix(1.0, -1.0)
+    first, second = (m1 + m2) / 2, (m1 - m2) / 2
+    np.testing.assert_allclose(first.numpy(), orc.sample_grad(x, np.random.default_rng(11),
+                                                              B).numpy(), rtol=1e-10, atol=1e-13)
+    assert not torch.allclose(first, second)
+
+
 def test_noise_product_is_the_weighted_gradient_and_trace():
     """G v = Σ_i c (v_i - v̄)/N ∇ℓ_i exactly (G Gᵀ = Σ_B), and noise_trace = Tr Σ_B."""
     orc = _oracle()

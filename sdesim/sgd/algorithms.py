@@ -21,6 +21,16 @@ Paths run through the chunk engine (:func:`sdesim.engine.run_chunks`): chunk ``c
 uses the child seed ``(c,)`` of ``rng``, as in :func:`sdesim.simulate`, so results depend on the
 seed and ``chunk_size`` only.
 
+Coupled runs (``noise_grid=``). By default the steps of a chunk draw from its generator one
+after another. With ``noise_grid = δ`` the step at SDE time ``t`` draws from the child
+``(t/δ,)`` of the chunk's seed instead, so two runs with the same ``rng``, ``chunk_size`` and
+``δ`` draw the same randomness (minibatch indices, Gaussian weights) at every SDE time they
+share. Each run keeps its law (its steps still draw independent randomness); SVAG at l and 2l
+with ``δ = η/(2l)`` (or any common refinement) are then coupled: the l-run's two batches at time
+``t`` are the first two of the 2l-run's four batches in ``[t, t + η/l)`` (an oracle's
+``sample_grad_mix`` draws its batches in order), and ``E g(x^l) - E g(x^{2l})`` is estimated from
+paired runs with a smaller variance than from independent ones.
+
 References
 ----------
 Li, Malladi & Arora (2021), eqs. (1), (3), (5), (7); Lemma 4.7; docs/theory.md §0.2–0.4, §C.3.
@@ -37,7 +47,7 @@ from .._validate import (initial_states, n_steps_for, phi_values, positive_float
                         renamed)
 from ..backends import SimulationDiverged
 from ..distributed.executors import resolve_executor
-from ..engine import SharedRows, root_seed, run_chunks
+from ..engine import SharedRows, child_generator, root_seed, run_chunks
 from ..simulate import Paths
 from ..stats import Estimate, MomentAccumulator
 from ._arrays import all_finite, host, rows_not_finite
@@ -136,9 +146,10 @@ class _Plan:
     lr_steps: np.ndarray  # (n_steps,) step sizes η_k
     h: float               # nominal step (SDE time per step)
     save_steps: np.ndarray
+    noise_keys: np.ndarray | None  # (n_steps,) t_k / noise_grid, or None (one running stream)
 
 
-def _plan(lr, T, method, l, batch_size, schedule, save_at) -> _Plan:
+def _plan(lr, T, method, l, batch_size, schedule, save_at, noise_grid=None) -> _Plan:
     lr = positive_float(lr, "lr")
     T = positive_float(T, "T")
     l = _method_l(method, l, batch_size)
@@ -163,7 +174,19 @@ def _plan(lr, T, method, l, batch_size, schedule, save_at) -> _Plan:
         if np.any(k < 0) or np.any(k > n) or np.any(np.abs(k * h - t) > 1e-9 * max(1.0, T)):
             raise ValueError(f"save_at must be multiples of the step {h:g} in [0, T = {T:g}]")
         save = np.unique(k)
-    return _Plan(lr_steps, h, save)
+    return _Plan(lr_steps, h, save, _noise_keys(noise_grid, h, n))
+
+
+def _noise_keys(noise_grid, h: float, n: int) -> np.ndarray | None:
+    """The keys ``t_k / noise_grid`` of the ``n`` steps of size ``h`` (None: no grid)."""
+    if noise_grid is None:
+        return None
+    stride = h / positive_float(noise_grid, "noise_grid")
+    m = round(stride)
+    if m < 1 or abs(stride - m) > 1e-9 * stride:
+        raise ValueError(f"noise_grid must divide the step {h:g} (lr, or lr/l for SVAG) an "
+                         f"integer number of times, got noise_grid = {noise_grid:g}")
+    return m * np.arange(n, dtype=np.int64)
 
 
 def _chunks(oracle, x0, plan, method, batch_size, l, weight_decay, seed, chunk_size,
@@ -199,8 +222,10 @@ def _recursion(oracle, x, rng, plan, method, batch_size, l, weight_decay) -> lis
     out = []
     if plan.save_steps[0] == 0:
         out.append(x)
+    seed = None if plan.noise_keys is None else rng.bit_generator.seed_seq
     for k, eta in enumerate(plan.lr_steps):
-        g = _estimate(oracle, method, x, rng, batch_size, l)
+        step_rng = rng if seed is None else child_generator(seed, int(plan.noise_keys[k]))
+        g = _estimate(oracle, method, x, step_rng, batch_size, l)
         if weight_decay:
             g = g + weight_decay * x
         x = x - eta * g
@@ -229,7 +254,7 @@ def _setup(oracle, x0, n_paths, batch_size, weight_decay):
 def run(oracle: Oracle, x0, *, T: float, lr: float, method: str = "sgd", batch_size: int = 1,
         l: float = 1.0, weight_decay: float = 0.0, schedule: Callable | None = None,
         n_paths: int = 1, save_at=None, rng=None, chunk_size: int | None = None,
-        quiet: bool = False, executor=None) -> Paths:
+        quiet: bool = False, executor=None, noise_grid: float | None = None) -> Paths:
     """Run ``method`` on ``oracle`` for SDE time ``T`` over ``n_paths`` paths; return the paths.
 
     Parameters
@@ -264,6 +289,11 @@ def run(oracle: Oracle, x0, *, T: float, lr: float, method: str = "sgd", batch_s
         Where the chunks run (default serial): ``"threads"``, ``"dask"``, a
         ``distributed.Client``, ... as in :func:`sdesim.simulate`; the paths do not depend on
         it (docs/cluster.md).
+    noise_grid : float, optional
+        Key each step's randomness to its SDE time on this grid (it must divide the step): runs
+        with the same ``rng``, ``chunk_size`` and ``noise_grid`` share the randomness of the
+        times they share, e.g. SVAG at l and 2l with ``noise_grid = lr/(2l)`` (module
+        docstring, "Coupled runs"). Default: one running stream per chunk.
 
     Returns
     -------
@@ -275,8 +305,8 @@ def run(oracle: Oracle, x0, *, T: float, lr: float, method: str = "sgd", batch_s
     ValueError
         ``lr <= 0``, ``l < 1``, ``batch_size`` not an integer >= 1 or larger than the data set
         without replacement, an argument the method would ignore (``l != 1`` without SVAG,
-        ``batch_size != 1`` with ``"gd"``), ``T`` not a multiple of the step, bad ``x0``, wrong
-        shapes from the oracle.
+        ``batch_size != 1`` with ``"gd"``), ``T`` not a multiple of the step, ``noise_grid`` not
+        dividing the step, bad ``x0``, wrong shapes from the oracle.
     SimulationDiverged
         A state became non-finite (step and time in the message).
 
@@ -294,7 +324,7 @@ def run(oracle: Oracle, x0, *, T: float, lr: float, method: str = "sgd", batch_s
     LMA eqs. (1), (3), (5), (7); docs/theory.md §0.2–0.4.
     """
     x, n_paths, B, wd = _setup(oracle, x0, n_paths, batch_size, weight_decay)
-    plan = _plan(lr, T, method, l, batch_size, schedule, save_at)
+    plan = _plan(lr, T, method, l, batch_size, schedule, save_at, noise_grid)
     xs = np.empty((len(plan.save_steps), n_paths, oracle.d))
     i = 0
     for out in _chunks(oracle, x, plan, method, B, l, wd, root_seed(rng), chunk_size, quiet,
@@ -311,7 +341,7 @@ def expectation(oracle: Oracle, x0, phi: Callable, *, T: float, lr: float, n_pat
                 method: str = "sgd", batch_size: int = 1, l: float = 1.0,
                 weight_decay: float = 0.0, schedule: Callable | None = None, times=None,
                 rng=None, chunk_size: int | None = None, quiet: bool = False,
-                executor=None) -> Estimate:
+                executor=None, noise_grid: float | None = None) -> Estimate:
     """Streamed Monte-Carlo estimate of ``E phi(x_k)`` at SDE time ``T`` (or at ``times``).
 
     Memory is bounded by one chunk of paths whatever ``n_paths``.
@@ -320,6 +350,8 @@ def expectation(oracle: Oracle, x0, phi: Callable, *, T: float, lr: float, n_pat
     ----------
     oracle, x0, T, lr, method, batch_size, l, weight_decay, schedule, rng, chunk_size, quiet
         As in :func:`run`.
+    noise_grid : float, optional
+        As in :func:`run`: coupled estimates at several l (module docstring).
     phi : callable ``phi(x) -> (n,)`` or ``(n, k)``
         Test function on states ``(n, d)``, given in the oracle's namespace (numpy arrays, or
         torch tensors on the model's device for :class:`sdesim.torch.TorchOracle`); its values
@@ -360,7 +392,8 @@ def expectation(oracle: Oracle, x0, phi: Callable, *, T: float, lr: float, n_pat
                         f"{type(phi).__name__}")
     positive_int(n_paths, "n_paths", minimum=2)
     x, n_paths, B, wd = _setup(oracle, x0, n_paths, batch_size, weight_decay)
-    plan = _plan(lr, T, method, l, batch_size, schedule, T if times is None else times)
+    plan = _plan(lr, T, method, l, batch_size, schedule, T if times is None else times,
+                 noise_grid)
     if times is not None and len(plan.save_steps) != np.size(times):
         raise ValueError("times must not contain duplicates")
 

@@ -319,12 +319,20 @@ class TorchOracle(Oracle):
         return self._gen.manual_seed(int(rng.integers(2**63)))
 
     def _batches(self, gen, n: int, B: int, k: int = 1) -> torch.Tensor:
-        """``k`` independent minibatches of ``B`` indices per path, side by side: ``(n, kB)``."""
+        """``k`` independent minibatches of ``B`` indices per path, side by side: ``(n, kB)``.
+
+        Batch ``j`` of every path comes from the ``j``-th draw of ``gen``, so the first batches do
+        not depend on ``k``: SVAG at l = 1 (one batch) and l > 1 (two) draw the same first batch
+        from one seed, which coupled runs rely on (:func:`sdesim.sgd.run`'s ``noise_grid``).
+        """
         N = self.n_examples
         if self.replacement:
-            return torch.randint(0, N, (n, k * B), generator=gen, device=self.device)
-        keys = torch.rand((n * k, N), generator=gen, device=self.device)
-        return keys.argsort(dim=1)[:, :B].reshape(n, k * B)
+            draws = [torch.randint(0, N, (n, B), generator=gen, device=self.device)
+                     for _ in range(k)]
+        else:
+            draws = [torch.rand((n, N), generator=gen, device=self.device).argsort(dim=1)[:, :B]
+                     for _ in range(k)]
+        return torch.cat(draws, dim=1)
 
     def sample_grad(self, x, rng, batch_size: int = 1) -> torch.Tensor:
         """One minibatch gradient ``∇L_γ(x)`` per path (``B`` examples), shape ``(n, d)``."""
