@@ -242,3 +242,17 @@ def test_worker_killed_mid_run_same_answer(client, tmp_path):
     got = sdesim.expectation(GBM, 1.0, phi, executor=client, **kw)
     assert not flag.exists()  # a worker did die
     assert same(got.mean, ref.mean) and same(got.stderr, ref.stderr)
+
+
+def test_dask_in_a_script_without_main_guard_says_what_to_do(tmp_path):
+    """executor='dask' from a script without `if __name__ == "__main__":` (the worker
+    processes import the script again): a RuntimeError that names the guard, not only Dask's
+    "Nanny failed to start"."""
+    script = tmp_path / "unguarded.py"
+    script.write_text("import sdesim\n"
+                      "sdesim.expectation(sdesim.gbm(0.5, 0.4), 1.0, lambda x: x[:, 0], T=1.0, "
+                      "dt=0.1, n_paths=100, rng=0, quiet=True, executor='dask')\n")
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
+    assert proc.returncode != 0
+    assert 'if __name__ == "__main__":' in proc.stderr

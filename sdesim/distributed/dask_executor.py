@@ -20,6 +20,7 @@ cache, or compiled, once per worker process and run.
 """
 from __future__ import annotations
 
+import multiprocessing
 import os
 from typing import Callable, Iterator
 
@@ -30,6 +31,10 @@ from ..engine import Executor
 __all__ = ["DaskExecutor", "local_client"]
 
 _CLIENTS: dict = {}  # one Client per scheduler address, and one on the session's LocalCluster
+_MAIN_GUARD = ("executor='dask' starts worker processes, and each new process imports your "
+               "script's main module again (Python's multiprocessing rule): in a script, put the "
+               "sdesim calls under `if __name__ == \"__main__\":`, or start a cluster yourself "
+               "and pass executor=distributed.Client(...)")
 
 
 def local_client(n_workers: int | None = None) -> "distributed.Client":
@@ -38,8 +43,14 @@ def local_client(n_workers: int | None = None) -> "distributed.Client":
     n = n_workers or os.cpu_count() or 1
     client = _CLIENTS.get(("local", n))
     if client is None or client.status != "running":
-        cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                           dashboard_address=None)
+        if multiprocessing.parent_process() is not None:  # a worker re-running the main module
+            raise RuntimeError(_MAIN_GUARD)
+        try:
+            cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1,
+                                               processes=True, dashboard_address=None)
+        except RuntimeError as exc:
+            raise RuntimeError(f"could not start a Dask LocalCluster ({exc}); {_MAIN_GUARD}") \
+                from exc
         client = _CLIENTS[("local", n)] = distributed.Client(cluster, set_as_default=False)
     return client
 
