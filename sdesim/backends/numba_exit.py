@@ -116,13 +116,14 @@ def _build_kernel(sde):
         x = x0.copy()
         idx = np.arange(n)
         buf = np.empty((n, alpha.shape[0]))
+        work = np.empty((alpha.shape[0] + 3, n))
         tmp = np.empty((2, d))  # work rows for the linear steps
         n_alive = _sweep(x, idx, n, 0, dom, lo, hi, center, r2, steps, pos, axis, side)
         for k in range(n_max):
             if n_alive == 0:
                 break
             inc = buf[:n_alive]
-            fill(code, rng, inc, h, alpha, scale)
+            fill(code, rng, inc, h, alpha, scale, work)
             if not step(k * h, x[:n_alive], inc, h, tmp, params, status[0]):
                 return  # f or g returned a wrong shape: recorded in status
             n_alive = _sweep(x, idx, n_alive, k + 1, dom, lo, hi, center, r2,

@@ -114,9 +114,10 @@ def linear_kernel(xs, acc, buf, k0, k1, h, ratios, save_steps, rng, code, alpha,
     L = ratios.shape[0]
     tmp = np.empty(xs.shape[2])
     tmp2 = np.empty(xs.shape[2])
+    work = np.empty((buf.shape[1] + 3, buf.shape[0]))
     s = st.saved
     for k in range(k0, k1):
-        fill(code, rng, buf, h, alpha, scale)
+        fill(code, rng, buf, h, alpha, scale, work)
         for lev in range(L):
             r = ratios[lev]
             if r == 1:

@@ -86,11 +86,12 @@ def stream_for(rng: np.random.Generator, numpy_rng: bool):
 
 
 @numba.njit(nogil=True, cache=True)
-def fill(code, rng, buf, h, alpha, scale):
+def fill(code, rng, buf, h, alpha, scale, work):
     """Increments over a step ``h`` into ``buf`` ``(n, m)``, drawn from ``rng``: a numpy
     ``Generator`` (then exactly the draws of ``Driver.increments``, in its order) or a
     xoshiro256++ state array (updated in place). ``(code, alpha, scale)``: the driver's
-    :func:`.encoding.driver_encoding`."""
+    :func:`.encoding.driver_encoding`. ``work``: scratch of shape ``(m + 3, >= n)`` for the
+    α-stable transform (allocated once by the caller, not at every step)."""
     n, m = buf.shape
     s = open_stream(rng)
     if code == BROWNIAN:
@@ -100,26 +101,25 @@ def fill(code, rng, buf, h, alpha, scale):
                 z, s = draw_normal(rng, s)
                 buf[i, j] = z * sq
     else:
-        # CMS: all uniforms, then all exponentials (numpy's order), then the vectorised
-        # transform column by column (one α per noise coordinate)
-        w = np.empty((n, m))
+        # CMS: all uniforms, then all exponentials (numpy's order; row j of work holds noise
+        # coordinate j's), then the vectorised transform column by column (one α per
+        # noise coordinate)
         for i in range(n):
             for j in range(m):
                 u, s = draw_uniform(rng, s)
                 buf[i, j] = (u - 0.5) * math.pi
         for i in range(n):
             for j in range(m):
-                w[i, j], s = draw_exponential(rng, s)
-        vc, wc, oc, tmp = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+                work[j, i], s = draw_exponential(rng, s)
+        vc, oc, tmp = work[m, :n], work[m + 1, :n], work[m + 2, :n]
         for j in range(m):
             a = alpha[j]
             for i in range(n):
                 vc[i] = buf[i, j]
-                wc[i] = w[i, j]
             if a == 1.0:
                 cauchy_block(vc, oc, scale[j] * h)
             else:
-                cms_block(vc, wc, oc, a, scale[j] * h ** (1.0 / a), tmp)
+                cms_block(vc, work[j, :n], oc, a, scale[j] * h ** (1.0 / a), tmp)
             for i in range(n):
                 buf[i, j] = oc[i]
     close_stream(rng, s)

@@ -193,8 +193,9 @@ def generic_kernel(sde):
         st = status[0]
         L = ratios.shape[0]
         s = st.saved
+        work = np.empty((buf.shape[1] + 3, buf.shape[0]))
         for k in range(k0, k1):
-            fill(code, rng, buf, h, alpha, scale)
+            fill(code, rng, buf, h, alpha, scale, work)
             for lev in range(L):
                 r = ratios[lev]
                 if r == 1:
