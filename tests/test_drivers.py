@@ -66,7 +66,7 @@ def test_numba_stable_draws_match_numpy_driver():
     drv = sdesim.Stable([0.8, 1.0, 1.5, 2.0], scale=[1.0, 0.5, 2.0, 1.0])
     code, alpha, scale = driver_encoding(drv, 4)
     buf = np.empty((1000, 4))
-    numba_rng.fill(code, np.random.default_rng(9), buf, 0.01, alpha, scale)
+    numba_rng.fill(code, np.random.default_rng(9), buf, 0.01, alpha, scale, np.empty((7, 1000)))
     ref = drv.increments(np.random.default_rng(9), 0.01, (1000, 4))
     np.testing.assert_allclose(buf, ref, rtol=1e-13, atol=0)
 
