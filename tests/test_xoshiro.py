@@ -43,7 +43,7 @@ def test_xoshiro256pp_reference_outputs():
 def _fill(code, n, alpha=2.0, seed=0):
     buf = np.empty((n, 1))
     numba_rng.fill(code, xoshiro.seed_state(np.random.default_rng(seed)), buf, 1.0,
-                   np.array([alpha]), np.array([1.0]))
+                   np.array([alpha]), np.array([1.0]), np.empty((4, n)))
     return buf[:, 0]
 
 
