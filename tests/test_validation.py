@@ -193,3 +193,22 @@ def test_cli_list_runs_without_simulating():
     bad = subprocess.run([sys.executable, "-m", "validation", "--only", "no_such_exp"],
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "no_such_exp" in bad.stderr
+
+
+def test_executor_option_reaches_the_coverage_studies(monkeypatch):
+    """``--executor`` sets where experiments run their own chunks (validation.registry's
+    chunk_executor); the chunks' results do not depend on it."""
+    from sdesim.engine import Serial, Threads, root_seed, run_chunks
+    from validation import registry
+
+    monkeypatch.setitem(registry.SETTINGS, "executor", None)
+    assert isinstance(registry.chunk_executor(), Serial)
+
+    def task(chunk):
+        return chunk.rng.standard_normal(3).sum()
+
+    serial = list(run_chunks(task, 10, 2, root_seed(5), executor=registry.chunk_executor()))
+    runner.main(["--list", "--executor", "threads"])
+    assert isinstance(registry.chunk_executor(), Threads)
+    threads = list(run_chunks(task, 10, 2, root_seed(5), executor=registry.chunk_executor()))
+    assert serial == threads

@@ -10,7 +10,7 @@ from sdesim.drivers import standard_stable
 from sdesim.engine import root_seed, run_chunks
 from sdesim.levy import collect_gradient_noise, compare_fits, estimate_alpha, tail_index
 
-from .registry import Claim, Result, experiment
+from .registry import Claim, Result, chunk_executor, experiment
 
 ALPHAS = (1.1, 1.4, 1.7, 2.0)
 METHODS = ("mohammadi", "logmoment", "mcculloch")
@@ -43,7 +43,8 @@ def run_estimators(quick: bool, rng):
                                   "|---|---|---|---|---|---|"]
     for a, ss in zip(ALPHAS, gens):
         # one repetition per chunk of the engine: its own generator for the sample and bootstrap
-        reps_of = list(run_chunks(_repetition(a, n, reps_mc), reps, 1, root_seed(ss)))
+        reps_of = list(run_chunks(_repetition(a, n, reps_mc), reps, 1, root_seed(ss),
+                                  executor=chunk_executor()))
         for m in METHODS:
             ests = [e[m] for e in reps_of if m in e]
             r = len(ests)

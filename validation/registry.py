@@ -34,7 +34,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-__all__ = ["Claim", "Result", "Experiment", "Registry", "REGISTRY", "experiment", "as_result"]
+__all__ = ["Claim", "Result", "Experiment", "Registry", "REGISTRY", "experiment", "as_result",
+           "SETTINGS", "chunk_executor"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -205,3 +206,16 @@ class Registry:
 REGISTRY = Registry()
 #: ``@experiment(name, claim)``: register into :data:`REGISTRY`.
 experiment = REGISTRY.experiment
+
+
+#: Run-wide settings from the command line: ``executor`` (``--executor``) is where the
+#: experiments' own chunked loops (the estimator coverage studies) run.
+SETTINGS: dict = {"executor": None}
+
+
+def chunk_executor():
+    """The :class:`sdesim.engine.Executor` for an experiment's own chunks: ``--executor`` of
+    the command line (``"serial"``, ``"threads"``, ``"dask"``, a scheduler address), serial by
+    default. Results do not depend on it (the chunk engine's guarantee)."""
+    from sdesim.distributed import resolve_executor
+    return resolve_executor(SETTINGS["executor"], False)

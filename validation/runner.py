@@ -39,7 +39,7 @@ matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
 
-from .registry import REGISTRY, Claim, Registry, Result, as_result  # noqa: E402
+from .registry import REGISTRY, SETTINGS, Claim, Registry, Result, as_result  # noqa: E402
 
 __all__ = ["ExperimentRun", "RunReport", "discover", "run_experiments", "main",
            "format_table", "terminal_width", "experiment_seed"]
@@ -491,7 +491,12 @@ def main(argv=None) -> int:
                         help="results folder (default validation/results/<timestamp>/)")
     parser.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
     parser.add_argument("--list", action="store_true", help="list the experiments and exit")
+    parser.add_argument("--executor", metavar="NAME", default=None,
+                        help="where the estimator coverage studies run their chunks: serial "
+                             "(default), threads, dask, or a Dask scheduler address; the "
+                             "results do not depend on it")
     args = parser.parse_args(argv)
+    SETTINGS["executor"] = args.executor
     discover()
     if args.list:
         for exp in REGISTRY:
