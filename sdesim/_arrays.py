@@ -1,5 +1,6 @@
-"""States of another library than numpy — a backend's torch tensors on a GPU — seen from the
-engine, so that ``expectation`` reduces a chunk where its states are (docs/architecture.md).
+"""States of another library than numpy — a backend's torch tensors on a GPU, a torch oracle's
+parameters — seen from the engine and the SGD recursion: ``expectation`` reduces a chunk where
+its states are (docs/architecture.md), and :mod:`sdesim.sgd` steps in the oracle's own arrays.
 
 A backend with ``device_states`` (:class:`sdesim.backends.contract.Backend`) hands a chunk's
 states back on its device; the chunk's task evaluates ``phi`` there (array-API style, as ``f``
@@ -14,7 +15,8 @@ import numpy as np
 
 from ._validate import phi_values
 
-__all__ = ["on_host", "namespace", "to_host", "evaluate", "concat", "NotOnDevice"]
+__all__ = ["on_host", "namespace", "host", "to_host", "evaluate", "concat", "all_finite",
+           "rows_not_finite", "NotOnDevice"]
 
 
 class NotOnDevice(Exception):
@@ -38,12 +40,32 @@ def namespace(x):
     return array_namespace(x)
 
 
+def host(a):
+    """``a`` as a numpy array (its own dtype) when it is an array of another library, on any
+    device; anything else (numpy arrays, numbers, lists) unchanged."""
+    if on_host(a):
+        return a
+    from array_api_compat import to_device
+    return np.asarray(to_device(a, "cpu"))
+
+
 def to_host(a) -> np.ndarray:
     """``a`` (an array of any library, on any device) as a numpy float64 array."""
-    if on_host(a):
-        return np.asarray(a, dtype=float)
-    from array_api_compat import to_device
-    return np.asarray(to_device(a, "cpu"), dtype=float)
+    return np.asarray(host(a), dtype=float)
+
+
+def all_finite(x) -> bool:
+    """Whether every entry of ``x`` is finite (one reduction: the sum is finite)."""
+    if isinstance(x, np.ndarray):
+        return bool(np.isfinite(x.sum()))
+    xp = namespace(x)
+    return bool(xp.isfinite(xp.sum(x)))
+
+
+def rows_not_finite(x) -> int:
+    """Number of rows of ``x`` ``(n, d)`` with a non-finite entry."""
+    xp = namespace(x)
+    return int(xp.sum(~xp.all(xp.isfinite(x), axis=1)))
 
 
 def concat(parts: list, axis: int):

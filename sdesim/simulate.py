@@ -190,15 +190,20 @@ def _chunks(sde: SDE, x0: np.ndarray, h: float, n_fine: int, ratios, save_steps,
     rows = SharedRows(x0)
     # in another process (a Dask worker) the task gets one copy of the SDE per process and
     # content, and prepares its kernels there (compiled once per process, never shipped)
-    shipped = by_content(sde)
+    shipped = {"kernel": by_content(sde), "mirror": by_content(mirror)}
     prepared = ProcessLocal(kernel=kernel, mirror=kernel_mirror)
 
+    def prepared_kw(name: str) -> dict:
+        """``{"kernel": ...}`` for the shipped SDE ``name``, prepared in this process on first
+        use (the numpy backend prepares nothing)."""
+        if backend == "numpy":
+            return {}
+        if prepared[name] is None:
+            prepared[name] = module.prepare(shipped[name].obj, probe, quiet=True,
+                                            **(options or {}))
+        return {"kernel": prepared[name]}
+
     def work(chunk):
-        task_sde = shipped.obj
-        if prepared["kernel"] is None and backend != "numpy":
-            prepared["kernel"] = module.prepare(task_sde, probe, quiet=True,
-                                                **(options or {}))
-        kw = {"kernel": prepared["kernel"]} if prepared["kernel"] is not None else {}
         at = {"path_start": chunk.start} if module.counter_based else {}
         device = on_device and module.device_states and mirror is None
         if device:
@@ -209,16 +214,13 @@ def _chunks(sde: SDE, x0: np.ndarray, h: float, n_fine: int, ratios, save_steps,
             x0c = rows[chunk.start:chunk.stop]
         try:
             twin = None if mirror is None else copy.deepcopy(chunk.rng)
-            res = module.run_chunk(task_sde, x0c, h, n_fine, ratios, save_steps, chunk.rng,
-                                   keep_nonfinite, progress=chunk.report, **kw, **at)
+            res = module.run_chunk(shipped["kernel"].obj, x0c, h, n_fine, ratios, save_steps,
+                                   chunk.rng, keep_nonfinite, progress=chunk.report,
+                                   **prepared_kw("kernel"), **at)
             if mirror is not None:
-                if prepared["mirror"] is None and backend != "numpy":
-                    prepared["mirror"] = module.prepare(mirror, probe, quiet=True,
-                                                        **(options or {}))
-                km = {"kernel": prepared["mirror"]} if backend != "numpy" else {}
                 res = np.concatenate([res, module.run_chunk(
-                    mirror, rows[chunk.start:chunk.stop], h, n_fine, ratios, save_steps, twin,
-                    keep_nonfinite, **km, **at)], axis=2)
+                    shipped["mirror"].obj, x0c, h, n_fine, ratios, save_steps, twin,
+                    keep_nonfinite, **prepared_kw("mirror"), **at)], axis=2)
         except SimulationDiverged as exc:
             ss = chunk.seed
             raise exc.in_chunk(ChunkRun(int(ss.entropy), tuple(ss.spawn_key), chunk.start,

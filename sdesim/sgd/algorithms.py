@@ -43,6 +43,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from .._arrays import all_finite, host, rows_not_finite
 from .._validate import (initial_states, n_steps_for, phi_values, positive_float, positive_int,
                         renamed)
 from ..backends import SimulationDiverged
@@ -50,7 +51,6 @@ from ..distributed.executors import resolve_executor
 from ..engine import SharedRows, child_generator, root_seed, run_chunks
 from ..simulate import Paths
 from ..stats import Estimate, MomentAccumulator
-from ._arrays import all_finite, host, rows_not_finite
 from .oracles import Oracle
 
 __all__ = ["SGD_METHODS", "svag_coefficients", "gradient_estimate", "run", "expectation",

@@ -43,12 +43,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._arrays import host
 from .._validate import n_steps_for, positive_float, positive_int
 from ..sde import SDE
 from ..engine import child_generator, root_seed
 from ..simulate import simulate
 from ..stats import Estimate, MomentAccumulator
-from ._arrays import host
 from .algorithms import run
 from .oracles import Oracle
 

@@ -29,10 +29,10 @@ import numpy as np
 from numba.extending import register_jitable
 from scipy.integrate import solve_ivp
 
+from .._arrays import host
 from .._cache import BoundedCache
 from .._validate import as_finite_array, positive_float
 from ..sde import SDE
-from ._arrays import host
 from .levy_sde import _levy_sde
 from .noise import psd_sqrt
 from .oracles import Oracle
