@@ -16,6 +16,17 @@ def add_into(acc, buf):
             acc[i, j] += buf[i, j]
 
 
+@numba.njit(nogil=True, cache=True, inline="always")
+def level_increment(acc, buf, k, r):
+    """The increment of a level that steps every ``r`` fine steps, after fine step ``k``:
+    ``(True, buf)`` when ``r == 1``; else ``buf`` is added into the level's sum ``acc`` and
+    ``((k + 1) % r == 0, acc)`` (the coupled grids of :meth:`.contract.Backend.run_chunk`)."""
+    if r == 1:
+        return True, buf
+    add_into(acc, buf)
+    return (k + 1) % r == 0, acc
+
+
 @numba.njit(nogil=True, cache=True)
 def zero(acc):
     """``acc[:] = 0`` (``(n, m)``)."""

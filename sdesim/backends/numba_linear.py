@@ -17,7 +17,7 @@ import numpy as np
 from ..schemes import EulerMaruyama
 from ..sde import LinearSDE
 from .encoding import BROWNIAN
-from .numba_arrays import add_into, count_bad, save_levels, zero
+from .numba_arrays import count_bad, level_increment, save_levels, zero
 from .numba_rng import close_stream, draw_normal, fill, open_stream
 
 __all__ = ["linear_args", "linear_kernel", "linear_diag_step", "linear_dense_step",
@@ -120,13 +120,9 @@ def linear_kernel(xs, acc, buf, k0, k1, h, ratios, save_steps, rng, code, alpha,
         fill(code, rng, buf, h, alpha, scale, work)
         for lev in range(L):
             r = ratios[lev]
-            if r == 1:
-                inc = buf
-            else:
-                add_into(acc[lev], buf)
-                if (k + 1) % r != 0:
-                    continue
-                inc = acc[lev]
+            ready, inc = level_increment(acc[lev], buf, k, r)
+            if not ready:
+                continue
             if dense:
                 ok = linear_dense_step(xs[lev], inc, r * h, A, a, B, b, tmp)
             else:

@@ -21,7 +21,7 @@ from numba.core.dispatcher import Dispatcher
 from .._cache import BoundedCache
 from ..schemes import UPDATE_LAYOUTS, EulerMaruyama
 from .errors import F_CALL, G_CALL, NotCompilable
-from .numba_arrays import add_into, count_bad, save_levels, shape_is, zero
+from .numba_arrays import count_bad, level_increment, save_levels, shape_is, zero
 from .numba_rng import fill
 
 __all__ = ["compile_user", "COMPILE_ERRORS", "announce_compile", "fallback_warning", "FG_ADVICE",
@@ -198,13 +198,9 @@ def generic_kernel(sde):
             fill(code, rng, buf, h, alpha, scale, work)
             for lev in range(L):
                 r = ratios[lev]
-                if r == 1:
-                    inc = buf
-                else:
-                    add_into(acc[lev], buf)
-                    if (k + 1) % r != 0:
-                        continue
-                    inc = acc[lev]
+                ready, inc = level_increment(acc[lev], buf, k, r)
+                if not ready:
+                    continue
                 hl = r * h
                 x = xs[lev]
                 if not step(((k + 1) // r - 1) * hl, x, inc, hl, gc, st):
