@@ -60,6 +60,11 @@ def digits(n_train: int = 1000, n_test: int = 500, *, image: bool = False, rng=0
     >>> ds = digits(100, 50)
     >>> tuple(ds.train[0].shape), tuple(ds.test[1].shape)
     ((100, 64), (50,))
+
+    References
+    ----------
+    Alpaydin & Kaynak (1998), UCI optical recognition of handwritten digits (the 8 × 8
+    set scikit-learn's ``load_digits`` ships).
     """
     try:
         from sklearn.datasets import load_digits

@@ -104,6 +104,10 @@ def to_torchsde(sde: SDE, *, device=None, dtype=None) -> TorchsdeSDE:
     >>> ys = torchsde.sdeint(obj, y0, [0.0, 0.5], method="euler", dt=0.05)
     >>> tuple(ys.shape), obj.noise_type
     ((2, 100, 1), 'diagonal')
+
+    References
+    ----------
+    Li, Wong, Chen & Duvenaud (2020), AISTATS (torchsde).
     """
     if not isinstance(sde, SDE):
         raise TypeError(f"sde must be a sdesim.SDE, got {type(sde).__name__}")
@@ -172,6 +176,11 @@ def from_torchsde(obj, *, d: int, m: int | None = None, name: str | None = None)
     >>> sdesim.simulate(sde, 1.0, T=0.5, dt=0.05, n_paths=8, rng=0, backend="numpy",
     ...                 quiet=True).xs.shape
     (11, 8, 1)
+
+    References
+    ----------
+    Li, Wong, Chen & Duvenaud (2020), AISTATS, "Scalable gradients for stochastic
+    differential equations" (torchsde's SDE interface: ``f``, ``g``, ``g_prod``, noise types).
     """
     sde_type, noise = getattr(obj, "sde_type", None), getattr(obj, "noise_type", None)
     if sde_type != "ito":

@@ -75,6 +75,10 @@ def mirror(sde: SDE, backend: str, probe) -> SDE:
     >>> m = mirror(sdesim.gbm(0.5, 0.4), "numpy", np.ones((5, 1)))
     >>> float(m.diffusion(0.0, np.ones((1, 1)))[0, 0])
     -0.4
+
+    References
+    ----------
+    Glasserman (2004), §4.2; Giles & Szpruch (2014), Ann. Appl. Probab. 24:1585.
     """
     if isinstance(sde, LinearSDE):
         return LinearSDE(sde.form, sde.A, sde.a, -sde.B, -sde.b, driver=sde.driver,

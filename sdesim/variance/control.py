@@ -51,6 +51,11 @@ class Control:
     ...                          dt=0.1, n_paths=20_000, rng=0, quiet=True, control=cv)
     >>> est.vr_factor > 1
     True
+
+    References
+    ----------
+    Glasserman (2004), *Monte Carlo Methods in Financial Engineering*, §4.1 (control
+    variates, the coefficient from a pilot).
     """
 
     h: Callable
