@@ -6,15 +6,15 @@ import numpy as np
 
 
 def digits_setup(n_train: int, hidden: int, *, groups: int = 4, scale_invariant: bool = False,
-                 seed: int = 0, smooth: bool = False):
+                 seed: int = 0, smooth: bool = False, device: str = "cpu"):
     """``(oracle, test_oracle)``: a float32 GroupNorm MLP on ``n_train`` digits, and the same net
-    on 300 held-out digits (for test loss and accuracy). ``smooth=True`` puts tanh in place of
-    the ReLU (a smooth loss, as weak-order theorems assume)."""
+    on 300 held-out digits (for test loss and accuracy), on ``device``. ``smooth=True`` puts tanh
+    in place of the ReLU (a smooth loss, as weak-order theorems assume)."""
     import torch
     from sdesim.torch import TorchOracle, digits, digits_mlp
     torch.set_num_threads(2)
-    ds = digits(n_train, 300, rng=seed)
-    net = digits_mlp(hidden, groups, scale_invariant=scale_invariant, seed=seed)
+    ds = digits(n_train, 300, rng=seed, device=device)
+    net = digits_mlp(hidden, groups, scale_invariant=scale_invariant, seed=seed, device=device)
     if smooth:
         net[2] = torch.nn.Tanh()
     ce = torch.nn.CrossEntropyLoss(reduction="none")
