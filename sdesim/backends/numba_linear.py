@@ -47,10 +47,22 @@ def linear_diag_step(x, inc, hl, A, a, B, b, c, ha):
     """In place ``x <- x (1 + hl A) + hl a + (B x + b) inc`` (elementwise); True if all finite.
 
     The same IEEE operations, in the same order, as ``EulerMaruyama.step_linear_diag``;
-    ``c`` and ``ha`` are work arrays of length d.
+    ``c`` and ``ha`` are work arrays of length d. For d < 4 the loop runs coordinate by
+    coordinate, the paths inside with an and-reduction for finiteness, which LLVM vectorises
+    (this step ~10x faster at d = 1 than path by path); from d = 4 path by path, the
+    coordinates inside (the faster order there).
     """
     n, d = x.shape
     _diag_coefficients(hl, A, a, c, ha)
+    if d < 4:
+        ok = True
+        for p in range(d):
+            cp, hap, Bp, bp = c[p], ha[p], B[0, 0, p], b[0, p]
+            for i in range(n):
+                v = _diag_update(x[i, p], cp, hap, Bp, bp, inc[i, p])
+                x[i, p] = v
+                ok &= v - v == 0.0  # False after an inf or NaN
+        return ok
     nan = 0.0  # accumulates v - v: 0 while every v is finite, NaN after an inf or NaN
     for i in range(n):
         for p in range(d):

@@ -36,6 +36,9 @@ __all__ = ["cms_block", "cauchy_block", "stable_chunk", "STABLE_BLOCK"]
 # are fused multiply-adds written out (:func:`_fma`, ``llvm.fma``), and no fast-math flag is set:
 # letting LLVM contract on its own made the fusing depend on how a function was inlined, so a
 # cold compile and a load from numba's on-disk cache gave different last bits for one seed.
+# Exact products are fused too (one rounding either way: no bit changes, one instruction
+# less): k·_PIO2_1, k·_PIO2_2, k·_LN2_HI (at most 32 significant bits, |k| < 2^11) and
+# k·_PIO2_2T (|k| <= 2 for |x| < 5π/4).
 _PIO2_1 = 1.57079632673412561417e+00    # first 33 bits of π/2
 _PIO2_2 = 6.07710050630396597660e-11    # next 33 bits
 _PIO2_2T = 2.02226624879595063154e-21   # π/2 - _PIO2_1 - _PIO2_2
@@ -55,7 +58,7 @@ _SQRT2 = 1.4142135623730951
 _EXP_CLAMP = 1400.0                      # |y| beyond this: exp(y) is 0 or inf anyway
 _INF_BITS = 0x7FF0000000000000
 _MANT_MASK = 0x000FFFFFFFFFFFFF
-_TWO_M52 = 2.220446049250313e-16
+_ONE_BITS = 0x3FF0000000000000         # the bits of 1.0
 
 _jit = dict(nogil=True, cache=True, error_model="numpy")
 _jit_inline = dict(nogil=True, cache=True, error_model="numpy", inline="always")
@@ -75,11 +78,19 @@ def _fma(typingctx, a, b, c):
     return sig, codegen
 
 
+@intrinsic
+def _float(typingctx, b):
+    """The double whose bits are the int64 ``b`` (a bitcast)."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+    return types.float64(types.int64), codegen
+
+
 @numba.njit(**_jit_inline)
 def _sincos(x):
-    """``(sin x, cos x)`` for ``|x| <= 5π/4`` (Cody–Waite reduction by π/2, fdlibm kernels)."""
+    """``(sin x, cos x)`` for ``|x| < 5π/4`` (Cody–Waite reduction by π/2, fdlibm kernels)."""
     k = math.floor(x * _TWO_OVER_PI + 0.5)
-    r = ((x - k * _PIO2_1) - k * _PIO2_2) - k * _PIO2_2T
+    r = _fma(-k, _PIO2_2T, _fma(-k, _PIO2_2, _fma(-k, _PIO2_1, x)))  # exact products
     z = r * r
     ps = _fma(z, _fma(z, _fma(z, _fma(z, _fma(z, _S6, _S5), _S4), _S3), _S2), _S1)
     s = _fma(z * r, ps, r)
@@ -100,7 +111,7 @@ def _sincos(x):
 def _log_bits(b):
     """``log x`` from the bits ``b`` of a positive normal double ``x`` (``inf`` for +inf)."""
     dk = float((b >> 52) - 1023)
-    m = 1.0 + float(b & _MANT_MASK) * _TWO_M52
+    m = _float((b & _MANT_MASK) | _ONE_BITS)  # 1 + mantissa · 2^-52, exactly
     if m > _SQRT2:
         m *= 0.5
         dk += 1.0
@@ -111,7 +122,7 @@ def _log_bits(b):
     R = _fma(z, _fma(w, _fma(w, _fma(w, _LG7, _LG5), _LG3), _LG1),
              w * _fma(w, _fma(w, _LG6, _LG4), _LG2))
     hfsq = 0.5 * f * f
-    out = dk * _LN2_HI - ((hfsq - (s * (hfsq + R) + dk * _LN2_LO)) - f)
+    out = _fma(dk, _LN2_HI, -((hfsq - (s * (hfsq + R) + dk * _LN2_LO)) - f))  # exact product
     if b >= _INF_BITS:
         out = math.inf
     return out
@@ -122,7 +133,7 @@ def _exp_parts(y):
     """``exp y = e · 2^k1 · 2^k2``: returns ``e`` and the bits of the two powers of two."""
     y = min(max(y, -_EXP_CLAMP), _EXP_CLAMP)
     k = math.floor(y * _INV_LN2 + 0.5)
-    hi = y - k * _LN2_HI
+    hi = _fma(-k, _LN2_HI, y)  # exact product
     lo = k * _LN2_LO
     r = hi - lo
     t = r * r
@@ -157,11 +168,7 @@ def cms_block(v, w, out, alpha, scale, tmp):
         v[i] = p * _log_bits(wb[i]) - ia * _log_bits(tb[i])
     for i in range(n):
         e, b1, b2 = _exp_parts(v[i])
-        out[i] *= e
-        wb[i] = b1
-        tb[i] = b2
-    for i in range(n):
-        out[i] = (out[i] * w[i]) * tmp[i]
+        out[i] = ((out[i] * e) * _float(b1)) * _float(b2)
 
 
 @numba.njit(**_jit)
