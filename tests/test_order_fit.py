@@ -279,25 +279,39 @@ def test_tiny_monte_carlo_error_resolves_order_one():
 
 
 def test_common_offset_absorbs_a_shared_excursion():
-    # errors of order 1 plus a common offset of 5 standard errors of a strongly correlated
-    # covariance (coupled levels): without the offset every candidate fails, with it the fit
-    # is the differences fit and recovers the offset
+    # errors of order 1 plus a common offset of 2 standard errors of a strongly correlated
+    # covariance (coupled levels): the fit with the offset is the differences fit, recovers
+    # the offset and finds it consistent with Monte-Carlo error (z < 2.58 at alpha_gof 0.01)
     hs = T / 2.0 ** np.arange(1, 8)
     e = 0.7 * hs * (1 + 0.3 * hs)
     sd = 0.02 * np.sqrt(np.abs(e).max())
     cov = sd ** 2 * (0.98 * np.ones((7, 7)) + 0.02 * np.eye(7)) * 1e-2
-    shift = 5 * np.sqrt(cov[-1, -1])
-    plain = fit_order(hs, e + shift, cov)
+    shift = 2 * np.sqrt(cov[-1, -1])
     with_c = fit_order(hs, e + shift, cov, common_mode=True)
-    assert plain.status != "ok"
     assert with_c.status == "ok" and with_c.common_mode
     assert abs(with_c.order - 1) < 1e-6
     assert with_c.offset == pytest.approx(shift, rel=1e-6)
+    assert 1 < with_c.offset / with_c.offset_stderr < 2.58
     assert with_c.predict() == pytest.approx(e + shift, rel=1e-6)
     L = np.eye(7)[:-1] - np.eye(7, k=1)[:-1]
     diff = fit_order(hs, L @ (e + shift), L @ cov @ L.T, kind="differences")
     assert with_c.order == pytest.approx(diff.order, abs=1e-9)
     assert "common-mode offset" in with_c.summary()
+
+
+def test_an_offset_beyond_monte_carlo_error_marks_the_exact_value_wrong():
+    # the same data shifted by 5 standard errors: the plain fit fails, the fit with the offset
+    # still finds order 1 but the offset is not Monte-Carlo error: a poor fit, cause "offset"
+    hs = T / 2.0 ** np.arange(1, 8)
+    e = 0.7 * hs * (1 + 0.3 * hs)
+    sd = 0.02 * np.sqrt(np.abs(e).max())
+    cov = sd ** 2 * (0.98 * np.ones((7, 7)) + 0.02 * np.eye(7)) * 1e-2
+    shifted = e + 5 * np.sqrt(cov[-1, -1])
+    assert fit_order(hs, shifted, cov).status != "ok"
+    with_c = fit_order(hs, shifted, cov, common_mode=True)
+    assert abs(with_c.order - 1) < 1e-6
+    assert with_c.status == "poor fit" and with_c.cause == "offset"
+    assert "the errors do not go to 0" in with_c.headline()
 
 
 def test_family_level_lies_between_bonferroni_and_alpha():

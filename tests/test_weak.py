@@ -341,3 +341,17 @@ def test_exact_mode_fits_a_common_offset(gbm_exact):
     f = gbm_exact.fit
     assert f.common_mode and abs(f.offset) <= 5 * f.offset_stderr
     assert "common-mode offset" in f.summary()
+
+
+def test_a_wrong_exact_value_is_flagged_by_the_common_offset(gbm_exact):
+    """Coupled errors share one Monte-Carlo offset c, fitted freely; with the right exact value
+    c is 0 within its error (the fixture), with a value off by 10 standard errors it is not."""
+    fit = gbm_exact.fit
+    assert fit.common_mode and fit.status == "ok"
+    assert abs(fit.offset / fit.offset_stderr) < 4
+    wrong = EXACT_GBM + 10 * fit.offset_stderr  # 10 standard errors of the offset
+    bad = weak_order(sdesim.gbm(MU, SIGMA), X0, square, T=T, dts=DTS, n_paths=200_000,
+                     exact=wrong, rng=1, quiet=True)
+    assert bad.fit.status == "poor fit" and bad.fit.cause == "offset"
+    assert not bad.reliable
+    assert "UNRELIABLE (the errors do not go to 0" in repr(bad)

@@ -169,7 +169,9 @@ class OrderFit:
     offset, offset_stderr : float
         The fitted common offset ``c`` and its standard error (0 without ``common_mode``).
     cause : str
-        ``""`` for ``"ok"``; ``"misfit"`` for ``"poor fit"``. For ``"not resolved"``, the
+        ``""`` for ``"ok"``; ``"misfit"`` for ``"poor fit"``, or ``"offset"`` when the common
+        offset of coupled errors is not 0 within the Monte-Carlo error (``|z|`` beyond the
+        two-sided ``alpha_gof`` quantile: ``exact`` is not the limit of the simulations). For ``"not resolved"``, the
         largest piece of the half-width: ``"noise"`` (statistical: use more or coupled paths),
         ``"truncation"`` (the truncation allowance: steps too coarse or model misspecified, use
         finer steps) or ``"misfit"`` (the Birge inflation of a model that does not fit data of
@@ -309,7 +311,9 @@ class OrderFit:
                  f"±{self.truncation_allowance:.2g})")
         else:
             s = f"order {self.order:.3f} [{lo:.3f}, {hi:.3f}] ({pct} CI)"
-        if self.status == "poor fit":
+        if self.status == "poor fit" and self.cause == "offset":
+            s += f" UNRELIABLE: {self.cause_text()}"
+        elif self.status == "poor fit":
             raw = ("exact data" if self.exact else
                    f"statistical half-width alone {self.statistical_halfwidth_raw:.3g}")
             s += f" UNRELIABLE: no model fits these data ({raw}, so not Monte-Carlo noise)"
@@ -525,6 +529,13 @@ def fit_order(hs, y, cov=None, *, kind: str = "errors", model: str = "auto",
         Truncation-allowance factor: the first omitted coefficient is assumed to be at most
         ``gamma ρ^{k+1}`` with the root-test scale ``ρ`` of the fitted coefficients (module
         docstring); ``gamma = 0`` switches the allowance off, which under-covers.
+    common_mode : bool, default False
+        ``kind="errors"`` from coupled paths: fit ``y = c + e(h)`` with a free offset ``c``,
+        the Monte-Carlo error that all levels share. ``c`` must then be 0 within its standard
+        error (jointly with the model's parameters): beyond the two-sided ``alpha_gof``
+        quantile a fit that is otherwise ``"ok"`` becomes a ``"poor fit"`` with cause
+        ``"offset"`` (the exact value is not the limit of the simulations); a note says so in
+        any case.
 
     Returns
     -------
@@ -592,12 +603,19 @@ def fit_order(hs, y, cov=None, *, kind: str = "errors", model: str = "auto",
     param_cov = (np.zeros_like(f.info_inv) if data.exact
                  else f.info_inv * verdict.inflation ** 2)
     offset = offset_se = 0.0
+    status, cause = verdict.status, verdict.cause
     if common_mode:
-        e = f.theta[1:] @ np.stack([data.hs ** (f.p + j) for j in range(f.theta.size - 1)])
-        offset, offset_se = _offset(data, e, f.start)
+        offset, offset_se = _offset(data, f)
+        z = offset / offset_se
         notes.append(f"errors fitted as c + e(h) with a free common offset c (coupled paths "
                      f"share their Monte-Carlo error across levels): c = {offset:.3g} ± "
-                     f"{offset_se:.2g}, z = {offset / offset_se:.2f}")
+                     f"{offset_se:.2g}, z = {z:.2f}")
+        if abs(z) > stats.norm.ppf(1 - alpha_gof / 2):
+            if status == "ok":  # a misfit or a wide CI keeps its own cause; the note stays
+                status, cause = "poor fit", "offset"
+            notes.append(f"|z| = {abs(z):.3g} > {stats.norm.ppf(1 - alpha_gof / 2):.3g} (level "
+                         f"alpha_gof = {alpha_gof:g}): {_CAUSES['offset'][1]}; "
+                         f"{_CAUSES['offset'][2]}")
     lo, hi = verdict.ci
     return OrderFit(order=f.p, order_stderr=verdict.se, order_ci=(float(lo), float(hi)),
                     level=float(level), truncation_allowance=float(choice.allowance),
@@ -606,7 +624,7 @@ def fit_order(hs, y, cov=None, *, kind: str = "errors", model: str = "auto",
                     gof_pvalue=f.pvalue, kind=kind, exact=data.exact, hs=data.hs, y=data.y,
                     stderrs=data.stderrs, used=used,
                     hs_dropped=tuple(float(h) for h in data.hs[:f.start]), reason=choice.reason,
-                    status=verdict.status, ci_inflation=verdict.inflation, candidates=candidates,
-                    notes=tuple(notes), cause=verdict.cause, alpha_gof=float(alpha_gof),
+                    status=status, ci_inflation=verdict.inflation, candidates=candidates,
+                    notes=tuple(notes), cause=cause, alpha_gof=float(alpha_gof),
                     gof_level=float(rules.alpha_each), common_mode=bool(common_mode),
                     offset=offset, offset_stderr=offset_se)

@@ -239,14 +239,21 @@ def _common_mode_data(data: _Data) -> _Data:
     return _Data(data.hs, L @ data.y, L @ data.cov @ L.T, "differences", data.floor)
 
 
-def _offset(data: _Data, e: np.ndarray, start: int) -> tuple[float, float]:
-    """GLS estimate of the common offset ``c`` of errors ``y = c + e(h)`` on ``y[start:]``,
-    with its standard error (statistical covariance only)."""
-    r = data.y[start:] - e[start:]
-    ones = np.ones_like(r)
-    w = np.linalg.solve(data.cov[start:, start:], ones)
-    info = float(ones @ w)
-    return float(w @ r / info), 1.0 / math.sqrt(info)
+def _offset(data: _Data, fit: _Fit) -> tuple[float, float]:
+    """GLS estimate of the common offset ``c`` of errors ``y = c + e(h)`` on the fit's range,
+    with its standard error from the joint linearised model in ``(c, θ)`` (statistical
+    covariance only): ``c`` and the fitted ``e`` share the data, so the error of ``e``'s
+    parameters (the extrapolation to ``h = 0``) is part of ``c``'s."""
+    hs, a, p = data.hs[fit.start:], fit.theta[1:], fit.p
+    X = _design(hs, p, a.size - 1, "errors")
+    r = data.y[fit.start:] - X @ a
+    G = np.column_stack([np.ones_like(hs), _design(hs, p, a.size - 1, "errors", log=True) @ a,
+                         X])
+    cov = data.cov[fit.start:, fit.start:]
+    ones = G[:, 0]
+    w = np.linalg.solve(cov, ones)
+    info = np.linalg.pinv(G.T @ np.linalg.solve(cov, G))
+    return float(w @ r / (ones @ w)), math.sqrt(max(float(info[0, 0]), 0.0))
 
 
 # --------------------------------------------------------------------------------------------

@@ -37,6 +37,11 @@ _CAUSES = {
                "the statistical error is small, so it is not Monte-Carlo noise",
                "use finer steps (drop the coarsest, extend to smaller step sizes) and check "
                "that the scheme converges and that the test function is smooth"),
+    "offset": ("the errors do not go to 0",
+               "they share an offset that the Monte-Carlo error does not explain, so `exact` "
+               "is not the limit of these simulations",
+               "check `exact` (an Ito SDE with a Stratonovich formula, a different x0 or T, a "
+               "typo) and that the scheme converges to the SDE you meant"),
     "not identified": ("the parameters are not identified",
                        "the data are precise, but these points do not fix the model",
                        "give more (and finer) step sizes"),
