@@ -145,10 +145,11 @@ class MomentAccumulator:
     def _combine(self, nb: int, mb: np.ndarray, m2b: np.ndarray) -> None:
         """Chan et al.'s pairwise update by ``nb`` samples of mean ``mb`` and M2 ``m2b``."""
         n = self.n + nb
-        delta = mb - self.mean
-        corr = np.outer(delta, delta) if self.full_cov else delta * delta
-        self.m2 = self.m2 + m2b + corr * (self.n * nb / n)
-        self.mean = self.mean + delta * (nb / n)
+        with np.errstate(over="ignore", invalid="ignore"):  # estimate() raises on overflow
+            delta = mb - self.mean
+            corr = np.outer(delta, delta) if self.full_cov else delta * delta
+            self.m2 = self.m2 + m2b + corr * (self.n * nb / n)
+            self.mean = self.mean + delta * (nb / n)
         self.n = n
 
     def variance(self) -> np.ndarray:
@@ -165,8 +166,24 @@ class MomentAccumulator:
         return self.m2 / (self.n - 1)
 
     def estimate(self) -> Estimate:
-        """:class:`Estimate` of the mean vector, ``stderr = sqrt(var / n)``."""
-        return Estimate(self.mean.copy(), np.sqrt(self.variance() / self.n), self.n)
+        """:class:`Estimate` of the mean vector, ``stderr = sqrt(var / n)``.
+
+        Raises
+        ------
+        OverflowError
+            The mean or the variance is not finite: the samples are too large for float64
+            moments (values beyond ~1e154 square to inf), so no standard error exists.
+        """
+        with np.errstate(over="ignore", invalid="ignore"):
+            stderr = np.sqrt(self.variance() / self.n)
+        if not (np.all(np.isfinite(self.mean)) and np.all(np.isfinite(stderr))):
+            raise OverflowError(
+                f"the moments of the {self.n} samples are not finite (mean "
+                f"{np.asarray(self.mean).ravel()[:3]}, standard error "
+                f"{np.asarray(stderr).ravel()[:3]}): the values are too large for float64 "
+                f"(beyond ~1e154 they square to inf), e.g. a run that diverged without "
+                f"overflowing; rescale the test function or use a smaller step")
+        return Estimate(self.mean.copy(), stderr, self.n)
 
     def _need(self, k: int) -> None:
         if self.n < k:

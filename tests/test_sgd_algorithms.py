@@ -252,3 +252,17 @@ def test_expectation_needs_two_paths_and_says_so_before_running():
             expectation(orc, [1.0], lambda x: x[:, 0], T=1.0, lr=0.1, n_paths=n, method="gd",
                         quiet=True)
     assert calls == []
+
+
+def test_a_diverging_sgd_run_names_lr_and_the_paths_that_diverged():
+    # lr = 1.5 on curvature 2: |1 - 1.5*2| = 2 per step; the states grow to ~1e308 and
+    # overflow in a few paths first (finite states whose sum overflows are not divergence)
+    from sdesim import SimulationDiverged
+    orc = NoisyQuadratic(np.diag([1.0, 2.0]), np.eye(2))
+    with pytest.raises(SimulationDiverged, match=r"lr = 1\.5\) in [1-9]\d* of 100 paths.*"
+                                                  r"reduce lr or check the gradients"):
+        expectation(orc, [1.0, 1.0], lambda x: x[:, 1], T=3000.0, lr=1.5, n_paths=100,
+                        rng=0, quiet=True)
+    with pytest.raises(OverflowError, match="too large for float64"):
+        expectation(orc, [1.0, 1.0], lambda x: x[:, 1], T=1500.0, lr=1.5, n_paths=100,
+                        rng=0, quiet=True)

@@ -43,3 +43,11 @@ def test_ci_of_a_scalar_estimate_is_plain_floats():
     assert "np.float64" not in repr(Estimate(np.float64(1.0), 0.01, 10).ci())
     lo, hi = Estimate(np.ones(2), np.full(2, 0.1), 10).ci()
     assert lo.shape == hi.shape == (2,)
+
+
+def test_estimate_of_samples_too_large_for_float64_moments_raises():
+    acc = MomentAccumulator.of(np.array([[1e200], [3e200], [2e200]]))
+    with pytest.raises(OverflowError, match="too large for float64"):
+        acc.estimate()
+    assert MomentAccumulator.of(np.array([[1e100], [3e100]])).estimate().stderr[0] == \
+        pytest.approx(1e100)

@@ -108,34 +108,40 @@ class SimulationDiverged(FloatingPointError):
     chunk : ChunkRun or None
         The chunk it happened in (its seed, paths and grid), to replay it alone with
         ``sdesim.distributed.replay_chunk(sde, x0, error.chunk)``.
+    step_name : str
+        The step's name in the call: ``"dt"`` (an SDE) or ``"lr"`` (an SGD recursion, whose
+        step is the learning rate).
     """
 
     def __init__(self, step: int, time: float, n_paths: int, chunk_paths: int, level_dt: float,
                  entry: str | None = None, advice: str | None = None,
-                 chunk: ChunkRun | None = None):
+                 chunk: ChunkRun | None = None, step_name: str = "dt"):
         self.step, self.time, self.n_paths, self.level_dt = step, time, n_paths, level_dt
         self.chunk_paths, self.entry, self.advice, self.chunk = chunk_paths, entry, advice, chunk
+        self.step_name = step_name
+        culprit = "the drift/diffusion" if step_name == "dt" else "the gradients"
         where = "" if chunk is None else (
             f" (paths {chunk.start}..{chunk.stop - 1}, seed entropy={chunk.entropy}, "
             f"spawn_key={chunk.spawn_key}: replay it alone with "
             f"sdesim.distributed.replay_chunk(sde, x0, error.chunk))")
         super().__init__(
             f"{entry + ': ' if entry else ''}simulation diverged: non-finite state at step {step} "
-            f"(t = {time:.6g}, dt = {level_dt:.6g}) in {n_paths} of {chunk_paths} paths of the "
-            f"chunk{where}; reduce dt or check the drift/diffusion for blow-up"
+            f"(t = {time:.6g}, {step_name} = {level_dt:.6g}) in {n_paths} of {chunk_paths} paths "
+            f"of the chunk{where}; reduce {step_name} or check {culprit} for blow-up"
             f"{', ' + advice if advice else ''}")
 
     def __reduce__(self):  # pickled with its fields (it crosses processes: Dask, torchrun)
         return SimulationDiverged, (self.step, self.time, self.n_paths, self.chunk_paths,
-                                    self.level_dt, self.entry, self.advice, self.chunk)
+                                    self.level_dt, self.entry, self.advice, self.chunk,
+                                    self.step_name)
 
     def in_call(self, entry: str, advice: str) -> "SimulationDiverged":
         """The same error as raised by the public function ``entry``, with ``advice`` that fits
         that call (e.g. how to see the paths)."""
         return SimulationDiverged(self.step, self.time, self.n_paths, self.chunk_paths,
-                                  self.level_dt, entry, advice, self.chunk)
+                                  self.level_dt, entry, advice, self.chunk, self.step_name)
 
     def in_chunk(self, chunk: ChunkRun) -> "SimulationDiverged":
         """The same error, naming the chunk it happened in."""
         return SimulationDiverged(self.step, self.time, self.n_paths, self.chunk_paths,
-                                  self.level_dt, self.entry, self.advice, chunk)
+                                  self.level_dt, self.entry, self.advice, chunk, self.step_name)

@@ -231,7 +231,7 @@ def _recursion(oracle, x, rng, plan, method, batch_size, l, weight_decay) -> lis
         x = x - eta * g
         if not all_finite(x):
             raise SimulationDiverged(k + 1, (k + 1) * plan.h, rows_not_finite(x), x.shape[0],
-                                     plan.h)
+                                     plan.h, step_name="lr")
         if len(out) < S and plan.save_steps[len(out)] == k + 1:
             out.append(x)
     return out
