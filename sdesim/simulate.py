@@ -21,6 +21,7 @@ from .backends.errors import ChunkRun
 from .distributed.executors import resolve_executor
 from .distributed.shipping import ProcessLocal, by_content
 from .engine import Progress, SharedRows, root_seed, run_chunks
+from .moment_check import refuse_heavy_tailed_phi
 from .sde import SDE
 from .stats import Estimate, MomentAccumulator
 from .variance.reduction import PILOT_KEY, Reduced, plan as reduction_plan
@@ -447,6 +448,7 @@ def expectation(sde: SDE, x0, phi: Callable, *, T: float, dt: float, n_paths: in
     if times is not None and len(steps) != np.size(times):
         raise ValueError("times must not contain duplicates")
     x = initial_states(x0, n_paths, sde.d)
+    refuse_heavy_tailed_phi(sde, x, phi, warn=True)
     if antithetic is not False or control is not None:
         if times is not None:
             raise ValueError("times must be None with antithetic or control (variance "
@@ -540,6 +542,7 @@ def expectation_levels(sde: SDE, x0, phi: Callable, *, T: float, dts, n_paths: i
         raise ValueError(f"dts must be distinct, got {dts.tolist()}")
     steps = [n_steps_for(T, h, "dts") for h in dts]
     x = initial_states(x0, n_paths, sde.d)
+    refuse_heavy_tailed_phi(sde, x, phi, warn=True)
     seed = root_seed(rng)
     K = len(dts)
 

@@ -121,8 +121,14 @@ def test_linear_2d_noncommuting_noise_order_one(with_exact):
                          ids=["x", "x^2"])
 def test_stable_driver_refuses_unbounded_test_function(phi):
     sde = sdesim.ou(1.0, 1.0, driver=sdesim.Stable(1.5))
-    with pytest.raises(ValueError, match=r"^g grows.*cos"):
+    with pytest.raises(ValueError, match=r"^phi grows.*cos"):
         weak_order(sde, 0.5, phi, T=T, dts=DTS, n_paths=1000, rng=0, quiet=True)
+    # expectation and expectation_levels return the numbers but say that they mean nothing
+    with pytest.warns(RuntimeWarning, match=r"phi grows.*mean nothing"):
+        sdesim.expectation(sde, 0.5, phi, T=T, dt=DTS[-1], n_paths=100, rng=0, quiet=True)
+    with pytest.warns(RuntimeWarning, match=r"phi grows.*mean nothing"):
+        sdesim.expectation_levels(sde, 0.5, phi, T=T, dts=DTS[:2], n_paths=100, rng=0,
+                                  quiet=True)
 
 
 def stable_ou_em_cos(u, x0, theta, sigma, alpha, dts):
@@ -170,7 +176,11 @@ def test_check_test_function_moments():
     with pytest.raises(ValueError, match="min_alpha"):
         check_test_function_moments(square, [0.0], 2.5)
     with pytest.raises(ValueError, match="shape"):
-        check_test_function_moments(lambda x: x, [0.0, 0.0], 1.5)
+        check_test_function_moments(lambda x: x[:3], [0.0, 0.0], 1.5)
+    # a vector phi counts its fastest component
+    both = check_test_function_moments(
+        lambda x: np.column_stack([np.cos(x[:, 0]), np.abs(x[:, 0]) ** 0.3]), [0.0], 1.5)
+    assert both == pytest.approx(0.3, abs=0.01)
 
 
 # ------------------------------------------------------- why an order is not resolved

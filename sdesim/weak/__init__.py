@@ -9,9 +9,9 @@ What is where
 ``study.py``
     :func:`weak_order` and its result :class:`WeakOrderResult` (the study: simulate, form errors
     or differences, fit).
-``moment_check.py``
-    :func:`check_test_function_moments`: refuses test functions with infinite Monte-Carlo
-    variance under α-stable noise.
+:func:`check_test_function_moments` (from :mod:`sdesim.moment_check`, which ``expectation``
+    and ``expectation_levels`` call) refuses test functions with infinite Monte-Carlo variance
+    under α-stable noise.
 ``fit.py``
     :func:`fit_order` and its result :class:`OrderFit`; its module docstring explains the method
     (truncation allowance, measured coverage).
@@ -33,7 +33,7 @@ SDEs*, §14.5; docs/theory.md §C.2, §C.6.
 """
 from .choice import Candidate
 from .fit import OrderFit, fit_order
-from .moment_check import check_test_function_moments
+from ..moment_check import check_test_function_moments
 from .study import WeakOrderResult, weak_order
 
 __all__ = ["weak_order", "WeakOrderResult", "fit_order", "OrderFit", "Candidate",

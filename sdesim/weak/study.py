@@ -38,10 +38,10 @@ from typing import Callable
 
 import numpy as np
 
-from .._validate import callable_phi, positive_float, positive_int, renamed
-from ..simulate import expectation_levels
+from .._validate import callable_phi, initial_states, positive_float, positive_int, renamed
+from ..moment_check import refuse_heavy_tailed_phi
+from ..simulate import check_sde, expectation_levels
 from .fit import OrderFit, fit_order
-from .moment_check import check_test_function_moments
 
 __all__ = ["WeakOrderResult", "weak_order"]
 
@@ -326,14 +326,8 @@ def weak_order(sde, x0, phi: Callable, *, T: float, dts, n_paths: int,
     if model not in ("auto", "power", "power+next", "power+next2"):
         raise ValueError(f"model must be 'auto', 'power', 'power+next' or 'power+next2', "
                          f"got {model!r}")
-    driver = getattr(sde, "driver", None)
-    min_alpha = float(getattr(driver, "min_alpha", 2.0))
-    if min_alpha < 2:
-        x0_probe = np.asarray(x0, dtype=float)
-        if x0_probe.ndim == 0:
-            x0_probe = np.full(getattr(sde, "d", 1), float(x0_probe))
-        check_test_function_moments(phi, x0_probe, min_alpha)
-
+    sde = check_sde(sde)
+    refuse_heavy_tailed_phi(sde, initial_states(x0, 1, sde.d), phi)
     le = expectation_levels(sde, x0, phi, T=T, dts=dts_sorted, n_paths=n_paths,
                             coupled=coupled, rng=rng, backend=backend, chunk_size=chunk_size,
                             quiet=quiet, device=device, dtype=dtype, executor=executor,
