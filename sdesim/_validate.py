@@ -111,8 +111,9 @@ def phi_values(phi, x: np.ndarray, name: str = "phi") -> tuple[np.ndarray, bool]
     if scalar and val.shape[0] == n:
         val = val[:, None]
     elif val.ndim != 2 or val.shape[0] != n:
-        raise ValueError(f"{name} must map states of shape (n_paths, d) = {x.shape} to (n_paths,) "
-                         f"or (n_paths, k), got {val.shape}")
+        raise ValueError(f"{name} must map states of shape (n, d) = {x.shape} to (n,) or (n, k), "
+                         f"got {val.shape} (n is the number of rows of x: a few probe paths or "
+                         f"one chunk, not n_paths)")
     if not np.all(np.isfinite(val)):
         raise ValueError(f"{name} returned non-finite values for {int(np.sum(~np.isfinite(val)))} "
                          f"entries of finite states")

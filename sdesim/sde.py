@@ -56,6 +56,9 @@ import numpy as np
 from ._validate import as_finite_array
 from .drivers import Brownian, Driver
 
+
+#: Said after a shape error: x is a probe or a chunk of paths, not all n_paths.
+_ROWS = " (n is the number of rows of x: a few probe paths or one chunk, not n_paths)"
 __all__ = ["SDE", "LinearSDE", "ou", "gbm", "linear", "NOISE_KINDS"]
 
 NOISE_KINDS = ("diagonal", "scalar", "general", "additive")
@@ -177,6 +180,8 @@ class SDE:
     def drift(self, t: float, x: np.ndarray) -> np.ndarray:
         """Drift ``f(t, x)``, shape ``(n, d)``; raises :meth:`shape_error` on any other shape."""
         fx = self.f(t, x)
+        if isinstance(fx, (list, tuple)):  # as g: nested lists are read as an array
+            fx = np.asarray(fx, dtype=float)
         if np.shape(fx) != (x.shape[0], self.d):
             raise self.shape_error("f", x.shape[0], np.shape(fx))
         return fx
@@ -209,19 +214,20 @@ class SDE:
         ``(rows, d)``: the one message every backend raises."""
         d, m = self.d, self.m
         if which == "g_prod":
-            return ValueError(f"g_prod(t, x, dL) must return shape (n_paths, d) = ({rows}, {d}) "
+            return ValueError(f"g_prod(t, x, dL) must return shape (n, d) = ({rows}, {d}) "
                               f"at x of shape ({rows}, {d}) and dL of shape ({rows}, {m}), "
-                              f"got {tuple(got)}")
+                              f"got {tuple(got)}{_ROWS}")
         if which == "f":
-            return ValueError(f"f(t, x) must return shape (n_paths, d) = ({rows}, {d}) at x of "
-                              f"shape ({rows}, {d}), got {tuple(got)}")
+            return ValueError(f"f(t, x) must return shape (n, d) = ({rows}, {d}) at x of "
+                              f"shape ({rows}, {d}), got {tuple(got)}{_ROWS}")
         if self.noise == "additive":
             want = f"(d, m) = ({d}, {m})" if m != d else f"(d,) = ({d},) or (d, m) = ({d}, {m})"
             return ValueError(f"g(t) must return shape {want} for noise='additive', "
                               f"got {tuple(got)}")
-        want = "(n_paths, d, m)" if self.noise == "general" else "(n_paths, d)"
+        want = "(n, d, m)" if self.noise == "general" else "(n, d)"
         return ValueError(f"g(t, x) must return shape {want} = {self.g_shape(rows)} for "
-                          f"noise={self.noise!r} at x of shape ({rows}, {d}), got {tuple(got)}")
+                          f"noise={self.noise!r} at x of shape ({rows}, {d}), got {tuple(got)}"
+                          f"{_ROWS}")
 
     def noise_term(self, t: float, x: np.ndarray, dL: np.ndarray) -> np.ndarray:
         """``g(t, x) dL`` for increments ``dL`` of shape ``(n, m)`` (through ``g_prod`` when

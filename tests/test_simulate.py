@@ -157,9 +157,9 @@ def test_wrong_drift_shape_names_f():
 
 @pytest.mark.parametrize("noise,g,match", [
     ("diagonal", lambda t, x: x[:, :1],
-     r"g\(t, x\) must return shape \(n_paths, d\) = \(5, 2\) .* got \(5, 1\)"),
+     r"g\(t, x\) must return shape \(n, d\) = \(5, 2\) .* got \(5, 1\)"),
     ("general", lambda t, x: x,
-     r"g\(t, x\) must return shape \(n_paths, d, m\) = \(5, 2, 3\) .* got \(5, 2\)"),
+     r"g\(t, x\) must return shape \(n, d, m\) = \(5, 2, 3\) .* got \(5, 2\)"),
 ])
 def test_wrong_diffusion_shape_names_g(noise, g, match):
     sde = sdesim.SDE(lambda t, x: -x, g, d=2, m=3 if noise == "general" else None, noise=noise)

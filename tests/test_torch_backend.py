@@ -305,10 +305,10 @@ def test_cuda_without_cuda_is_a_named_error(monkeypatch):
 def test_wrong_shapes_raise_the_named_error():
     sde = sdesim.SDE(lambda t, x: -x if isinstance(x, np.ndarray) else x[:2], lambda t, x: x,
                      d=1)  # right on numpy, wrong on tensors
-    with pytest.raises(ValueError, match=r"f\(t, x\) must return shape \(n_paths, d\)"):
+    with pytest.raises(ValueError, match=r"f\(t, x\) must return shape \(n, d\)"):
         sdesim.simulate(sde, 1.0, T=0.1, dt=0.01, n_paths=10, rng=0, **RUN)
     sde = sdesim.SDE(lambda t, x: -x, lambda t, x: x if isinstance(x, np.ndarray) else x.T, d=1)
-    with pytest.raises(ValueError, match=r"g\(t, x\) must return shape \(n_paths, d\)"):
+    with pytest.raises(ValueError, match=r"g\(t, x\) must return shape \(n, d\)"):
         sdesim.simulate(sde, 1.0, T=0.1, dt=0.01, n_paths=10, rng=0, **RUN)
 
 
@@ -374,7 +374,7 @@ def test_expectation_reduces_device_states_as_it_reduces_arrays(states_as_cpu_te
                                        **lev)
         assert np.allclose(d_.mean, h_.mean, rtol=1e-13) and \
             np.allclose(d_.cov, h_.cov, rtol=1e-10, atol=0), coupled
-    with pytest.raises(ValueError, match=r"phi must map states of shape \(n_paths, d\)"):
+    with pytest.raises(ValueError, match=r"phi must map states of shape \(n, d\)"):
         sdesim.expectation(sde, x0, lambda x: x[:5, 0], **kw)
     with pytest.raises(ValueError, match=r"phi must return one value per path"):
         sdesim.expectation_levels(sde, x0, lambda x: x, **lev)

@@ -223,3 +223,24 @@ def test_bad_loss_and_data_are_named():
         TorchOracle(net, CE, (x, y[:5]))
     with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
         TorchOracle(lambda z: z, CE, (x, y))
+
+
+def test_threads_executor_gives_the_serial_runs_bitwise_and_leaves_the_model_intact():
+    # functional_call swaps the module's parameters and the oracle's generator is shared:
+    # the oracle serialises its calls, so threads give the serial numbers (they raced before)
+    orc = _oracle()
+    kw = dict(T=0.5, lr=0.1, batch_size=4, n_paths=32, chunk_size=8, rng=0, quiet=True)
+    serial = sgd.run(orc, orc.x0, **kw).xs[-1]
+    for _ in range(2):
+        assert np.array_equal(sgd.run(orc, orc.x0, executor="threads", **kw).xs[-1], serial)
+    assert torch.isfinite(orc.model(orc.inputs)).all()
+
+
+def test_dropout_in_training_mode_is_refused_and_eval_mode_accepted():
+    net = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.Dropout(0.5), torch.nn.Linear(6, 3))
+    data = (torch.randn(10, 4), torch.randint(0, 3, (10,)))
+    loss = torch.nn.CrossEntropyLoss(reduction="none")
+    with pytest.raises(ValueError, match=r"Dropout layers \['1'\] in training mode.*eval\(\)"):
+        TorchOracle(net, loss, data)
+    orc = TorchOracle(net.eval(), loss, data)
+    assert orc.loss(orc.x0[None]).shape == (1,)

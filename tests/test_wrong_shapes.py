@@ -97,7 +97,7 @@ WRONG = {
     "f x[:5]": ("f", "diagonal", None, _f_first_probe_rows, _g_ok),
     "f scalar": ("f", "diagonal", None, _f_scalar, _g_ok),
 }
-MATCH = {"f": r"f\(t, x\) must return shape \(n_paths, d\)", "g": r"g\(t(, x)?\) must return shape"}
+MATCH = {"f": r"f\(t, x\) must return shape \(n, d\)", "g": r"g\(t(, x)?\) must return shape"}
 
 
 def _run(entry, sde, backend, n_paths, chunk_size):
@@ -139,7 +139,7 @@ def test_issue_reproductions_raise_named_errors(backend):
     kw = dict(T=1.0, dt=0.01, phi=lambda x: x[:, 0] ** 2, n_paths=100_000, rng=0, quiet=True,
               backend=backend)
     cases = [(_f_ok, lambda t, x: np.full((2, 2), 0.3), r"g\(t, x\) must return shape "
-              r"\(n_paths, d\) = \(5, 2\) for noise='diagonal' at x of shape \(5, 2\), "
+              r"\(n, d\) = \(5, 2\) for noise='diagonal' at x of shape \(5, 2\), "
               r"got \(2, 2\)"),
              (lambda t, x: -x.T.copy(), _g_ok, r"f\(t, x\) must return shape .* got \(2, 5\)"),
              (_f_ok, lambda t, x: x[:2], r"g\(t, x\) must return shape .* got \(2, 2\)")]

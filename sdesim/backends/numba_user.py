@@ -1,7 +1,7 @@
 """A user's ``f`` and ``g`` in compiled kernels: compiling them, checking what they return at
 every call, the scheme's step around them, and the block kernel of :func:`generic_kernel`.
 
-``f`` and ``g`` are compiled with ``numba.njit`` on first use (a few seconds, said on stderr
+``f`` and ``g`` are compiled with ``numba.njit`` on first use (seconds, said on stderr
 unless ``quiet``; a constant additive noise is an argument, so a sweep over noise levels compiles
 once). If numba cannot compile them (also when they are bound methods or callable objects) the
 backend warns why (:func:`fallback_warning`) and runs the numpy backend instead. The shapes
@@ -11,6 +11,7 @@ they return.
 from __future__ import annotations
 
 import inspect
+import re
 import sys
 import warnings
 
@@ -74,8 +75,9 @@ def compile_user(fn, name: str):
 def announce_compile(quiet: bool) -> None:
     """Say on stderr (unless ``quiet``) that a user's f/g is being compiled: seconds of silence."""
     if not quiet:
-        print("sdesim: compiling f/g with numba (first call, a few seconds; cached for this "
-              "session)", file=sys.stderr, flush=True)
+        print("sdesim: compiling f/g with numba (first call: a few seconds, up to ~30 s for "
+              "control='linear' or an SGD SDE; cached for this session)", file=sys.stderr,
+              flush=True)
 
 
 #: What to do when numba cannot compile a user's f/g.
@@ -83,10 +85,17 @@ FG_ADVICE = ("Write f(t, x) and g(t, x) as plain functions with numpy operations
              "on 2-d float arrays (see sdesim.SDE's docstring).")
 
 
+#: Colour codes numba puts in its messages, and the lines that only say where it failed.
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_NOISE = ("Failed in nopython mode pipeline", "During:", "File ", "^", "Rewrite", "- ")
+
+
 def fallback_warning(exc: Exception, what: str, advice: str = FG_ADVICE) -> None:
-    """Warn that numba could not compile ``what`` (why: the first lines of ``exc``) and that the
-    numpy backend runs instead, with ``advice``."""
-    why = " ".join(str(exc).strip().splitlines()[:3])
+    """Warn that numba could not compile ``what`` and that the numpy backend runs instead, with
+    ``advice`` and why: the first three lines of numba's message that say what went wrong
+    (colour codes and the pipeline/location lines left out)."""
+    lines = [ln.strip() for ln in _ANSI.sub("", str(exc)).splitlines()]
+    why = " ".join([ln for ln in lines if ln and not ln.startswith(_NOISE)][:3])
     warnings.warn(f"numba could not compile {what}, running the numpy backend instead. {advice} "
                   f"Why: {why}", RuntimeWarning, stacklevel=4)
 

@@ -42,7 +42,9 @@ per-example loss weights; docs/theory.md §0.1, §A.3.
 """
 from __future__ import annotations
 
+import functools
 import math
+import threading
 
 import numpy as np
 import torch
@@ -54,6 +56,21 @@ __all__ = ["TorchOracle", "batchnorm_layers"]
 
 _MAX_ROWS = 2**22  # path-examples per forward pass (longer passes are split over examples)
 _MAX_GRADS = 2**25  # entries of one block of per-sample gradients (noise_trace)
+
+
+#: One lock for every oracle: ``functional_call`` swaps a module's parameters while it runs and
+#: the seeded generator is shared, so two threads inside one oracle would mix their
+#: parameters and batches (wrong numbers, a module left holding vmapped tensors).
+_LOCK = threading.RLock()
+
+
+def _serialised(method):
+    """Run ``method`` holding :data:`_LOCK` (threads executor: correct, not parallel)."""
+    @functools.wraps(method)
+    def locked(*args, **kwargs):
+        with _LOCK:
+            return method(*args, **kwargs)
+    return locked
 
 
 def batchnorm_layers(model: torch.nn.Module) -> list[str]:
@@ -140,6 +157,13 @@ class TorchOracle(Oracle):
                 f"per-example noise (NGD's per-example weights, the SDE's noise product, "
                 f"per-sample gradients, runs vmapped over parameter vectors) is not defined; "
                 f"use torch.nn.GroupNorm or torch.nn.LayerNorm instead")
+        dropout = [name for name, m in model.named_modules()
+                   if isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.training]
+        if dropout:
+            raise ValueError(
+                f"model has Dropout layers {dropout} in training mode: their random masks are "
+                f"a second noise besides the minibatch's, and torch.func.vmap over runs cannot "
+                f"draw them; call model.eval() first (or remove them)")
         if not callable(loss_fn):
             raise TypeError(f"loss_fn must be callable loss_fn(outputs, targets) -> (M,), got "
                             f"{type(loss_fn).__name__}")
@@ -261,6 +285,7 @@ class TorchOracle(Oracle):
     def _weighted_loss(self, theta, inputs, targets, w):
         return torch.sum(w * self.loss_fn(self._outputs(theta, inputs), targets))
 
+    @_serialised
     def outputs(self, x, inputs: torch.Tensor) -> torch.Tensor:
         """The network's outputs for every path on shared ``inputs`` ``(M, ...)``:
         ``(n, M, ...)`` (e.g. logits, for test accuracy)."""
@@ -269,6 +294,7 @@ class TorchOracle(Oracle):
             return vmap(self._outputs, in_dims=(0, None))(x, inputs)
 
     # ------------------------------------------------------------------ the weighted gradient
+    @_serialised
     def weighted_grad(self, x, index, weights, *, value: bool = False) -> torch.Tensor:
         """``∇_x Σ_j w_j ℓ_{index_j}(x)`` for each path: one forward-backward pass.
 
@@ -338,6 +364,7 @@ class TorchOracle(Oracle):
         """One minibatch gradient ``∇L_γ(x)`` per path (``B`` examples), shape ``(n, d)``."""
         return self.sample_grad_mix(x, rng, batch_size, (1.0,))
 
+    @_serialised
     def sample_grad_mix(self, x, rng, batch_size: int, coefs) -> torch.Tensor:
         """``Σ_j c_j ∇L_{γ_j}(x)`` over independent minibatches in one pass (weights ``c_j/B``
         on their concatenation); SVAG's gradient with ``coefs = svag_coefficients(l)``."""
@@ -355,6 +382,7 @@ class TorchOracle(Oracle):
         f = 1.0 / B if self.replacement else (N - B) / ((N - 1) * B)
         return math.sqrt(N * f)
 
+    @_serialised
     def gaussian_grad(self, x, rng, batch_size: int = 1) -> torch.Tensor:
         """The NGD gradient ``∇L + Σ_B^{1/2} z`` exactly in law, by per-example weights
         ``δ_i = 1 + c (z_i - z̄)``: one full-data pass, shape ``(n, d)`` (LMA eq. 3)."""
@@ -384,6 +412,7 @@ class TorchOracle(Oracle):
     def _example_loss(self, theta, inp, tgt):
         return self.loss_fn(self._outputs(theta, inp[None]), tgt[None])[0]
 
+    @_serialised
     def per_example_grads(self, x, index=None) -> torch.Tensor:
         """Per-sample gradients ``∇ℓ_i(x)`` (``vmap(grad(...))`` over examples and paths),
         shape ``(n, M, d)`` for the examples ``index`` ``(M,)`` (default all ``N``)."""
