@@ -173,7 +173,15 @@ def _chunks(sde: SDE, x0: np.ndarray, h: float, n_fine: int, ratios, save_steps,
     executor = resolve_executor(executor, True, n_threads)  # checks before any work
     _check_work(entry, n_paths, n_fine, sde, len(ratios))
     probe = sde.probe_states(x0)
-    sde.check(0.0, probe)
+    deferred = None
+    try:
+        sde.check(0.0, probe)
+    except ValueError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - f/g for another library's arrays (torch only):
+        if backend == "numpy":  # the backend's prepare checks them on its own arrays
+            raise
+        deferred = exc
     module = get_backend(backend)
     kernel = kernel_mirror = None
     if backend != "numpy":
@@ -181,6 +189,8 @@ def _chunks(sde: SDE, x0: np.ndarray, h: float, n_fine: int, ratios, save_steps,
         if mirror is not None and kernel is not None:
             kernel_mirror = module.prepare(mirror, probe, quiet=quiet, **(options or {}))
         if kernel is None or (mirror is not None and kernel_mirror is None):
+            if deferred is not None:
+                raise deferred
             module, backend, kernel = get_backend("numpy"), "numpy", None  # both: same noise
     size = positive_int(chunk_size, "chunk_size") if chunk_size is not None else \
         default_chunk_size(backend, d, n_paths, len(ratios))

@@ -413,3 +413,16 @@ def test_cuda_draws_the_cpus_noise():
     a = normals((3, 4), torch.arange(1000), 0, 64, torch.float64)
     b = normals((3, 4), torch.arange(1000).cuda(), 0, 64, torch.float64).cpu()
     torch.testing.assert_close(a, b, rtol=1e-14, atol=1e-14)
+
+
+def test_f_g_written_with_torch_functions_only_run_on_the_torch_backend():
+    # torch.neg / torch.full_like do not take numpy arrays: the numpy probe is skipped and the
+    # torch backend checks f/g on tensors; the EM chain's mean is exact, (1 - dt)^N x0
+    sde = sdesim.SDE(lambda t, x: torch.neg(x), lambda t, x: torch.full_like(x, 0.5), d=1)
+    dt, x0 = 0.01, 1.0
+    est = sdesim.expectation(sde, x0, lambda x: x[:, 0], T=1.0, dt=dt, n_paths=20_000, rng=0,
+                             backend="torch", dtype=torch.float64, quiet=True)
+    assert abs(est.mean - (1 - dt) ** 100 * x0) <= 4.5 * est.stderr
+    with pytest.raises(TypeError, match="neg"):
+        sdesim.expectation(sde, x0, lambda x: x[:, 0], T=1.0, dt=dt, n_paths=100, rng=0,
+                           backend="numpy", quiet=True)

@@ -244,3 +244,11 @@ def test_dropout_in_training_mode_is_refused_and_eval_mode_accepted():
         TorchOracle(net, loss, data)
     orc = TorchOracle(net.eval(), loss, data)
     assert orc.loss(orc.x0[None]).shape == (1,)
+
+
+def test_gradient_flow_of_a_float32_net_finishes_and_matches_float64():
+    # the default tolerances follow the oracle's dtype (1e-12 would never be met in float32)
+    o64 = _oracle()
+    o32 = TorchOracle(_net().float(), CE, (o64.inputs.float(), o64.targets))
+    a, b = sgd.flow(o32, o32.x0, 0.5), sgd.flow(o64, o64.x0, 0.5)
+    assert np.abs(a - b).max() < 1e-4

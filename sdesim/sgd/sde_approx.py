@@ -75,17 +75,17 @@ def _python_kernel(oracle: Oracle, method: str, batch_size: int = 1) -> tuple:
     if method == "hessian_vector":
         def fn(x, v, params):
             with numba.objmode(out="float64[:, ::1]"):
-                out = np.array(meth(x, v), dtype=np.float64, order="C")
+                out = np.array(host(meth(x, v)), dtype=np.float64, order="C")
             return out
     elif method == "noise_cov":
         def fn(x, params):
             with numba.objmode(out="float64[:, :, ::1]"):
-                out = np.array(meth(x, batch_size), dtype=np.float64, order="C")
+                out = np.array(host(meth(x, batch_size)), dtype=np.float64, order="C")
             return out
     else:
         def fn(x, params):
             with numba.objmode(out="float64[:, ::1]"):
-                out = np.array(meth(x), dtype=np.float64, order="C")
+                out = np.array(host(meth(x)), dtype=np.float64, order="C")
             return out
     return fn, None
 
@@ -325,7 +325,7 @@ def modified_equation(oracle: Oracle, lr: float, *, batch_size: int = 1,
 
 
 def flow(oracle: Oracle, x0, T: float, *, lr: float | None = None, weight_decay: float = 0.0,
-         rtol: float = 1e-12, atol: float = 1e-14) -> np.ndarray:
+         rtol: float | None = None, atol: float | None = None) -> np.ndarray:
     """Solve the gradient flow ``ẋ = -∇F`` (or, with ``lr``, the modified flow) to time ``T``.
 
     Parameters
@@ -337,8 +337,12 @@ def flow(oracle: Oracle, x0, T: float, *, lr: float | None = None, weight_decay:
     lr : float, optional
         If given, the modified flow ``ẋ = -(∇F + (η/2)∇²F ∇F)`` of GD with this LR.
     weight_decay : float
-    rtol, atol : float
-        Tolerances of scipy's ``DOP853`` (8th order); the defaults leave errors near 1e-12.
+    rtol, atol : float, optional
+        Tolerances of scipy's ``DOP853`` (8th order). Default: ``rtol = max(1e-12, 100 eps)``
+        and ``atol = rtol / 100`` for the machine epsilon of the oracle's arithmetic (its
+        ``dtype``, float64 if it has none): 1e-12 for float64 (errors near 1e-12), 1.2e-5 for
+        a float32 network, whose gradients are not smooth below its rounding (tolerances
+        below it make the solver shrink its step for ever).
 
     Returns
     -------
@@ -365,6 +369,10 @@ def flow(oracle: Oracle, x0, T: float, *, lr: float | None = None, weight_decay:
     y0 = as_finite_array(x0, "x0", ndim=(0, 1)).reshape(-1)
     if y0.shape != (oracle.d,):
         raise ValueError(f"x0 must have shape ({oracle.d},), got {y0.shape}")
+    if rtol is None:
+        single = getattr(getattr(oracle, "dtype", None), "itemsize", 8) <= 4
+        rtol = max(1e-12, 100 * float(np.finfo(np.float32 if single else np.float64).eps))
+    atol = rtol / 100 if atol is None else atol
     sol = solve_ivp(rhs, (0.0, T), y0, method="DOP853", rtol=rtol, atol=atol)
     if not sol.success:
         raise RuntimeError(f"flow: the ODE solver failed: {sol.message}")
