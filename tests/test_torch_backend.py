@@ -426,3 +426,16 @@ def test_f_g_written_with_torch_functions_only_run_on_the_torch_backend():
     with pytest.raises(TypeError, match="neg"):
         sdesim.expectation(sde, x0, lambda x: x[:, 0], T=1.0, dt=dt, n_paths=100, rng=0,
                            backend="numpy", quiet=True)
+
+
+def test_a_float64_constant_in_a_float32_run_is_a_type_error_naming_f():
+    # torch raises inside f (a matmul of float32 and float64): not a reason to fall back
+    A = np.array([[1.0, 0.2], [0.0, 1.0]])
+
+    def f(t, x):
+        xp = array_namespace(x)
+        return -x @ xp.asarray(A.T, device=xp_device(x))
+    sde = sdesim.SDE(f, lambda t, x: 0.3 * x, d=2)
+    with pytest.raises(TypeError, match=r"^f mixes dtypes.*torch\.float32.*dtype=x\.dtype"):
+        sdesim.expectation(sde, [1.0, 1.0], lambda x: x[:, 0], T=1.0, dt=0.01, n_paths=100,
+                           backend="torch", dtype=torch.float32, quiet=True)

@@ -143,6 +143,14 @@ class TorchModel:
             for name, call in calls:
                 try:
                     val = call()
+                except RuntimeError as exc:
+                    if "dtype" not in str(exc) and "scalar type" not in str(exc):
+                        val = exc
+                    else:  # torch ran f/g but a constant of another dtype met the state
+                        raise TypeError(
+                            f"{name} mixes dtypes on the torch backend ({exc}): the state is "
+                            f"{self.dtype}; create {name}'s constants in the state's dtype, "
+                            f"e.g. xp.asarray(A, dtype=x.dtype, device=device(x))") from exc
                 except Exception as exc:  # noqa: BLE001 - any failure on tensors: not torch-able
                     val = exc
                 if not isinstance(val, torch.Tensor):
