@@ -365,3 +365,13 @@ def test_a_wrong_exact_value_is_flagged_by_the_common_offset(gbm_exact):
     assert bad.fit.status == "poor fit" and bad.fit.cause == "offset"
     assert not bad.reliable
     assert "UNRELIABLE (the errors do not go to 0" in repr(bad)
+
+
+def test_independent_levels_with_a_wrong_exact_value_do_not_go_to_zero():
+    # without coupling a constant error reads as order ~0; an order CI that holds 0 means the
+    # errors do not vanish, so the exact value is blamed, not the steps
+    r = weak_order(sdesim.gbm(MU, SIGMA), X0, square, T=T, dts=[2.0 ** -k for k in range(1, 9)],
+                   n_paths=200_000, exact=EXACT_GBM + 0.5, coupled=False, rng=2, quiet=True)
+    assert r.fit.order_ci[0] <= 0 <= r.fit.order_ci[1]
+    assert r.fit.status == "poor fit" and r.fit.cause == "offset"
+    assert "check `exact`" in repr(r)

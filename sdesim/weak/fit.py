@@ -535,7 +535,8 @@ def fit_order(hs, y, cov=None, *, kind: str = "errors", model: str = "auto",
         error (jointly with the model's parameters): beyond the two-sided ``alpha_gof``
         quantile a fit that is otherwise ``"ok"`` becomes a ``"poor fit"`` with cause
         ``"offset"`` (the exact value is not the limit of the simulations); a note says so in
-        any case.
+        any case. Errors of independent levels (``common_mode=False``) resolved at an order
+        whose CI contains 0 get the same cause (they do not go to 0).
 
     Returns
     -------
@@ -604,18 +605,24 @@ def fit_order(hs, y, cov=None, *, kind: str = "errors", model: str = "auto",
                  else f.info_inv * verdict.inflation ** 2)
     offset = offset_se = 0.0
     status, cause = verdict.status, verdict.cause
+    crit = float(stats.norm.ppf(1 - alpha_gof / 2))
     if common_mode:
         offset, offset_se = _offset(data, f)
         z = offset / offset_se
         notes.append(f"errors fitted as c + e(h) with a free common offset c (coupled paths "
                      f"share their Monte-Carlo error across levels): c = {offset:.3g} ± "
                      f"{offset_se:.2g}, z = {z:.2f}")
-        if abs(z) > stats.norm.ppf(1 - alpha_gof / 2):
+        if abs(z) > crit:
             if status == "ok":  # a misfit or a wide CI keeps its own cause; the note stays
                 status, cause = "poor fit", "offset"
-            notes.append(f"|z| = {abs(z):.3g} > {stats.norm.ppf(1 - alpha_gof / 2):.3g} (level "
+            notes.append(f"|z| = {abs(z):.3g} > {crit:.3g} (level "
                          f"alpha_gof = {alpha_gof:g}): {_CAUSES['offset'][1]}; "
                          f"{_CAUSES['offset'][2]}")
+    elif kind == "errors" and status == "ok" and verdict.ci[0] <= 0:
+        # independent errors resolved at an order whose CI holds 0: they do not go to 0 (a
+        # free offset cannot tell a constant from order 0 here, so the CI is the test)
+        status, cause = "poor fit", "offset"
+        notes.append(f"the order's CI contains 0: {_CAUSES['offset'][2]}")
     lo, hi = verdict.ci
     return OrderFit(order=f.p, order_stderr=verdict.se, order_ci=(float(lo), float(hi)),
                     level=float(level), truncation_allowance=float(choice.allowance),
