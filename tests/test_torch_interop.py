@@ -102,7 +102,8 @@ def test_a_round_trip_keeps_the_paths(name):
     sde = PROBLEMS[name][0]
     back = from_torchsde(to_torchsde(sde, device="cpu", dtype=torch.float64), d=2)
     assert back.noise == sde.noise and back.m == sde.m
-    kw = dict(T=0.2, dt=0.02, n_paths=50, rng=2, backend="torch", quiet=True)
+    kw = dict(T=0.2, dt=0.02, n_paths=50, rng=2, backend="torch", device="cpu",
+              dtype=torch.float64, quiet=True)  # where the converted object lives
     np.testing.assert_allclose(sdesim.simulate(back, X0, **kw).xs,
                                sdesim.simulate(sde, X0, **kw).xs, rtol=1e-12, atol=1e-12)
 
