@@ -58,6 +58,8 @@ class Estimate:
     def __repr__(self) -> str:
         if np.ndim(self.mean) == 0:
             vr = "" if self.vr_factor is None else f", variance reduced {self.vr_factor:.3g}x"
+            if self.vr_factor is not None and float(self.stderr) <= 1e-12 * abs(float(self.mean)):
+                vr = ", variance reduced to rounding: the control variate is exact here"
             return f"Estimate({float(self.mean):.6g} ± {float(self.stderr):.2g}, n={self.n}{vr})"
         with np.printoptions(precision=5):
             return f"Estimate(mean={np.asarray(self.mean)}, stderr={np.asarray(self.stderr)}, n={self.n})"

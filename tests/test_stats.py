@@ -51,3 +51,9 @@ def test_estimate_of_samples_too_large_for_float64_moments_raises():
         acc.estimate()
     assert MomentAccumulator.of(np.array([[1e100], [3e100]])).estimate().stderr[0] == \
         pytest.approx(1e100)
+
+
+def test_repr_says_when_a_control_variate_left_only_rounding():
+    assert "variance reduced 25x" in repr(Estimate(7.2, 0.066, 1000, 25.0))
+    assert "reduced to rounding: the control variate is exact" in \
+        repr(Estimate(3.17655, 5.6e-16, 1000, 5.6e26))
