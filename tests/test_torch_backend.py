@@ -443,3 +443,14 @@ def test_a_float64_constant_in_a_float32_run_is_a_type_error_naming_f():
     with pytest.raises(TypeError, match=r"^f mixes dtypes.*torch\.float32.*dtype=x\.dtype"):
         sdesim.expectation(sde, [1.0, 1.0], lambda x: x[:, 0], T=1.0, dt=0.01, n_paths=100,
                            backend="torch", dtype=torch.float32, quiet=True)
+
+
+def test_a_float32_overflow_suggests_float64():
+    # e^{5 t} passes float32's 3.4e38 near t = 17.7; float64 holds it
+    sde = sdesim.SDE(lambda t, x: 5 * x, lambda t, x: 0.1 * x, d=1)
+    kw = dict(T=20.0, dt=0.01, n_paths=100, backend="torch", device="cpu", rng=0, quiet=True)
+    with pytest.raises(sdesim.SimulationDiverged, match=r"run in float64 \(dtype=torch\.float64\)"
+                                                        r".*on_nonfinite='keep'"):
+        sdesim.expectation(sde, 1.0, lambda x: x[:, 0], dtype=torch.float32, **kw)
+    est = sdesim.expectation(sde, 1.0, lambda x: x[:, 0], dtype=torch.float64, **kw)
+    assert np.isfinite(est.mean)

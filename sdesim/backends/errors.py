@@ -138,8 +138,9 @@ class SimulationDiverged(FloatingPointError):
     def in_call(self, entry: str, advice: str) -> "SimulationDiverged":
         """The same error as raised by the public function ``entry``, with ``advice`` that fits
         that call (e.g. how to see the paths)."""
+        both = advice if not self.advice else f"{self.advice}; {advice}"
         return SimulationDiverged(self.step, self.time, self.n_paths, self.chunk_paths,
-                                  self.level_dt, entry, advice, self.chunk, self.step_name)
+                                  self.level_dt, entry, both, self.chunk, self.step_name)
 
     def in_chunk(self, chunk: ChunkRun) -> "SimulationDiverged":
         """The same error, naming the chunk it happened in."""

@@ -161,7 +161,10 @@ def _check_finite(x, kl, hl, n):
     """Raise :class:`SimulationDiverged` if a row of ``x`` is not finite after level step ``kl``."""
     ok = torch.isfinite(x).all(dim=1)
     if not bool(ok.all()):
-        raise SimulationDiverged(kl + 1, (kl + 1) * hl, int((~ok).sum()), n, hl)
+        single = x.dtype == torch.float32
+        raise SimulationDiverged(kl + 1, (kl + 1) * hl, int((~ok).sum()), n, hl,
+                                 advice="or run in float64 (dtype=torch.float64): float32 "
+                                        "overflows beyond 3.4e38" if single else None)
 
 
 TORCH = TorchBackend()
