@@ -376,7 +376,7 @@ def alpha_mcculloch(x, *, level: float = 0.95, n_boot: int = 200, rng=None) -> T
                              extra={"scale": s, "loc": m, "clipped": clipped, "n_boot": n_boot})
 
 
-def alpha_mle(x, *, level: float = 0.95) -> TailIndexEstimate:
+def alpha_mle(x, *, level: float = 0.95, quiet: bool = False) -> TailIndexEstimate:
     """Maximum-likelihood α (β = 0) with scipy's ``levy_stable.fit``: a *slow* reference.
 
     Fits ``(alpha, loc, scale)`` by Nelder–Mead from McCulloch's start; the CI is the Wald
@@ -388,6 +388,8 @@ def alpha_mle(x, *, level: float = 0.95) -> TailIndexEstimate:
     ----------
     x : array_like, shape (n,)
     level : float
+    quiet : bool
+        No progress bar (shown after 2 s: one tick per Nelder–Mead iteration).
 
     Returns
     -------
@@ -420,7 +422,7 @@ def alpha_mle(x, *, level: float = 0.95) -> TailIndexEstimate:
         if s0 == 0:
             raise _degenerate("x", "its interquartile range is 0 (no scale to start the fit "
                               "from)", "MLE")
-    a, loc, scale = _fit_mle(x, a0, m0, s0)
+    a, loc, scale = _fit_mle(x, a0, m0, s0, quiet)
 
     def nll(p):
         return -float(np.sum(_sps.levy_stable.logpdf(x, p[0], 0.0, p[1], p[2])))
@@ -443,8 +445,21 @@ def _robust_scale(x: np.ndarray) -> tuple[float, float]:
     return float(q50), float((q75 - q25) / 2)
 
 
-def _fit_mle(x, a0, m0, s0):
-    a, _, loc, scale = _sps.levy_stable.fit(x, min(a0, 1.99), f1=0.0, loc=m0, scale=s0)
+def _fit_mle(x, a0, m0, s0, quiet: bool):
+    """scipy's fit with its own optimizer (``optimize.fmin``, the same numbers), reporting its
+    iterations on a progress bar: each costs about 0.5 ms per sample point."""
+    from scipy import optimize
+    from tqdm.auto import tqdm
+    bar = tqdm(disable=quiet, delay=2.0, unit="iteration", leave=False,
+               desc=f"alpha_mle (Nelder-Mead, {x.size} points)")
+
+    def fmin(func, x0, args=(), disp=0):
+        return optimize.fmin(func, x0, args=args, disp=disp, callback=lambda _: bar.update())
+    try:
+        a, _, loc, scale = _sps.levy_stable.fit(x, min(a0, 1.99), f1=0.0, loc=m0, scale=s0,
+                                                 optimizer=fmin)
+    finally:
+        bar.close()
     return float(a), float(loc), float(scale)
 
 
@@ -477,7 +492,8 @@ def estimate_alpha(x, method: str = "mohammadi", **kwargs) -> TailIndexEstimate:
     x : array_like, shape (n,)
     method : {"mohammadi", "logmoment", "mcculloch", "mle"}
     **kwargs
-        Passed to the estimator (``level``, ``k1``, ``n_boot``, ``rng``).
+        Passed to the estimator (``level``, ``k1``, ``n_boot``, ``rng``, ``quiet`` for
+        ``"mle"``).
 
     Returns
     -------
