@@ -56,7 +56,8 @@ def main(argv=None) -> dict:
     seconds = time.perf_counter() - t0
     m = ou_em_chain_moments(THETA * np.eye(D), SIGMA * np.eye(D), x0, DT, int(round(T / DT)))
     exact = float(np.trace(m.second))
-    out = {"world_size": ex.world_size, "gpu": torch.cuda.get_device_name() if cuda else "cpu (gloo)",
+    gpu = torch.cuda.get_device_name() if cuda else "cpu (gloo)"
+    out = {"world_size": ex.world_size, "gpu": gpu,
            "n_paths": int(a.paths), "seconds": seconds,
            "path_dim_steps_per_s": a.paths * D * (T / DT) / seconds,
            "mean": float(est.mean), "stderr": float(est.stderr),

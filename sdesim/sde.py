@@ -56,12 +56,11 @@ import numpy as np
 from ._validate import as_finite_array
 from .drivers import Brownian, Driver
 
-
-#: Said after a shape error: x is a probe or a chunk of paths, not all n_paths.
-_ROWS = " (n is the number of rows of x: a few probe paths or one chunk, not n_paths)"
 __all__ = ["SDE", "LinearSDE", "ou", "gbm", "linear", "NOISE_KINDS"]
 
 NOISE_KINDS = ("diagonal", "scalar", "general", "additive")
+#: Said after a shape error: x is a probe or a chunk of paths, not all n_paths.
+_ROWS = " (n is the number of rows of x: a few probe paths or one chunk, not n_paths)"
 
 
 class SDE:

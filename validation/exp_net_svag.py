@@ -94,7 +94,7 @@ def order_fit(V: np.ndarray, ls: list, lr: float):
 
 def sizes(quick: bool, device: str) -> tuple[int, list]:
     """``(runs, levels)``: what a CPU affords in a minute (quick) or a few (full); on a GPU the
-    runs that resolve the order (half-width of its CI <= 0.5)."""
+    runs that resolve the order (its CI at most 0.5 wide)."""
     if device == "cuda":
         return (2**19, [1, 2, 4, 8, 16, 32, 64]) if quick else \
             (2**20, [1, 2, 4, 8, 16, 32, 64, 128])
@@ -123,7 +123,8 @@ def run(quick: bool, rng):
     for name, V in vals.items():
         fit, y, cov = order_fit(V, ls, lr)
         lo, hi = fit.order_ci
-        details = {"l": ls, "differences": y.tolist(), "stderr": np.sqrt(np.diag(cov)).tolist(),
+        se = np.sqrt(np.diag(cov))
+        details = {"l": ls, "differences": y.tolist(), "stderr": se.tolist(),
                    "means": V.mean(axis=0).tolist(), "half_width": fit.halfwidth_text(),
                    "status": fit.status}
         measured = f"{fit.order:.3f} [{lo:.3f}, {hi:.3f}] ({fit.status})"
@@ -137,7 +138,7 @@ def run(quick: bool, rng):
                                 expected="status ok", passed=fit.status == "ok",
                                 details=details))
         notes.append(f"g = {name}: E g(l) - E g(2l) = " + ", ".join(
-            f"{d:.4g} ± {s:.2g}" for d, s in zip(y, np.sqrt(np.diag(cov))))
+            f"{d:.4g} ± {s:.2g}" for d, s in zip(y, se))
             + f"; order CI half-width: {fit.halfwidth_text()}")
     # NGD vs SGD
     end = {}

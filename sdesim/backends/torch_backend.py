@@ -126,8 +126,7 @@ class TorchBackend(Backend):
                else np.empty((L, S, n, d)))
         s = 0
         if S and save_steps[0] == 0:
-            out[:, 0] = torch.as_tensor(np.array(x0, dtype=float), device=model.device) \
-                if as_tensor else x0
+            out[:, 0] = model.rows(x0) if as_tensor else x0
             s = 1
         with torch.no_grad():
             for k0, k1 in step_blocks(n_fine, n, d, m, L):

@@ -42,7 +42,7 @@ def fast_chunk(model, sde, x0: np.ndarray, h: float, n_fine: int, ratios, save_s
     save_steps = np.asarray(save_steps, dtype=np.int64)
     L, S = len(ratios), len(save_steps)
     first = int(S > 0 and save_steps[0] == 0)
-    start = _rows(x0, model.device)
+    start = model.rows(x0)
     if supports_linear(sde, model.dtype):
         states, bad = linear_chunk(sde, start.to(model.dtype), h, n_fine, ratios,
                                    save_steps[first:], key, path_start)
@@ -70,11 +70,3 @@ def fast_chunk(model, sde, x0: np.ndarray, h: float, n_fine: int, ratios, save_s
     out[:, first:] = host.copy_(states).numpy()  # pinned, in the run's dtype: half the bytes
     return out
 
-
-def _rows(x0: np.ndarray, device) -> "torch.Tensor":
-    """``x0`` ``(n, d)`` as a float64 tensor on ``device``; a broadcast view (row stride 0)
-    crosses as one row, expanded there."""
-    if x0.shape[0] and x0.strides[0] == 0:
-        one = torch.as_tensor(np.array(x0[:1], dtype=float), device=device)
-        return one.expand(x0.shape)
-    return torch.as_tensor(np.array(x0, dtype=float), device=device)

@@ -55,6 +55,15 @@ class TorchModel:
         v = v if isinstance(v, torch.Tensor) else np.array(v, dtype=float)  # a writable copy
         return torch.as_tensor(v, dtype=self.dtype, device=self.device)
 
+    def rows(self, x0: np.ndarray) -> "torch.Tensor":
+        """Initial states ``x0`` ``(n, d)`` as a float64 tensor on the model's device; a
+        broadcast view (row stride 0, one shared initial state) crosses as one row, expanded
+        there."""
+        if x0.shape[0] and x0.strides[0] == 0:
+            one = torch.as_tensor(np.array(x0[:1], dtype=float), device=self.device)
+            return one.expand(x0.shape)
+        return torch.as_tensor(np.array(x0, dtype=float), device=self.device)
+
     # ------------------------------------------------------------------ checked calls
     def _checked(self, which: str, val, want: tuple, x) -> "torch.Tensor":
         """``val`` returned by the user's ``which`` at ``x``, after checking its type, shape,
@@ -143,15 +152,14 @@ class TorchModel:
             for name, call in calls:
                 try:
                     val = call()
-                except RuntimeError as exc:
-                    if "dtype" not in str(exc) and "scalar type" not in str(exc):
-                        val = exc
-                    else:  # torch ran f/g but a constant of another dtype met the state
+                except Exception as exc:  # noqa: BLE001 - any failure on tensors: not torch-able
+                    if isinstance(exc, RuntimeError) and ("dtype" in str(exc)
+                                                          or "scalar type" in str(exc)):
+                        # torch ran f/g, but a constant of another dtype met the state
                         raise TypeError(
                             f"{name} mixes dtypes on the torch backend ({exc}): the state is "
                             f"{self.dtype}; create {name}'s constants in the state's dtype, "
                             f"e.g. xp.asarray(A, dtype=x.dtype, device=device(x))") from exc
-                except Exception as exc:  # noqa: BLE001 - any failure on tensors: not torch-able
                     val = exc
                 if not isinstance(val, torch.Tensor):
                     return (f"the torch backend calls {name} with torch tensors (array-API "

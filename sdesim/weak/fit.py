@@ -169,9 +169,10 @@ class OrderFit:
     offset, offset_stderr : float
         The fitted common offset ``c`` and its standard error (0 without ``common_mode``).
     cause : str
-        ``""`` for ``"ok"``; ``"misfit"`` for ``"poor fit"``, or ``"offset"`` when the common
-        offset of coupled errors is not 0 within the Monte-Carlo error (``|z|`` beyond the
-        two-sided ``alpha_gof`` quantile: ``exact`` is not the limit of the simulations). For ``"not resolved"``, the
+        ``""`` for ``"ok"``; ``"misfit"`` for ``"poor fit"``, or ``"offset"`` when the errors
+        do not go to 0 (``exact`` is not the limit of the simulations): the common offset of
+        coupled errors beyond the two-sided ``alpha_gof`` quantile of its Monte-Carlo error, or
+        independent errors at an order whose CI contains 0. For ``"not resolved"``, the
         largest piece of the half-width: ``"noise"`` (statistical: use more or coupled paths),
         ``"truncation"`` (the truncation allowance: steps too coarse or model misspecified, use
         finer steps) or ``"misfit"`` (the Birge inflation of a model that does not fit data of
@@ -605,6 +606,7 @@ def fit_order(hs, y, cov=None, *, kind: str = "errors", model: str = "auto",
                  else f.info_inv * verdict.inflation ** 2)
     offset = offset_se = 0.0
     status, cause = verdict.status, verdict.cause
+    lo, hi = verdict.ci
     crit = float(stats.norm.ppf(1 - alpha_gof / 2))
     if common_mode:
         offset, offset_se = _offset(data, f)
@@ -618,12 +620,11 @@ def fit_order(hs, y, cov=None, *, kind: str = "errors", model: str = "auto",
             notes.append(f"|z| = {abs(z):.3g} > {crit:.3g} (level "
                          f"alpha_gof = {alpha_gof:g}): {_CAUSES['offset'][1]}; "
                          f"{_CAUSES['offset'][2]}")
-    elif kind == "errors" and status == "ok" and verdict.ci[0] <= 0:
+    elif kind == "errors" and status == "ok" and lo <= 0:
         # independent errors resolved at an order whose CI holds 0: they do not go to 0 (a
         # free offset cannot tell a constant from order 0 here, so the CI is the test)
         status, cause = "poor fit", "offset"
         notes.append(f"the order's CI contains 0: {_CAUSES['offset'][2]}")
-    lo, hi = verdict.ci
     return OrderFit(order=f.p, order_stderr=verdict.se, order_ci=(float(lo), float(hi)),
                     level=float(level), truncation_allowance=float(choice.allowance),
                     model=f.model, model_requested=model, C=float(f.theta[1]), D=f.coef(1),
