@@ -3,6 +3,7 @@
 - :class:`SimulationDiverged`: a state became inf/NaN (every backend, every entry point).
 - :class:`NotCompilable`: a user's ``f``/``g`` or a driver that a compiled backend cannot take;
   the backend warns why and the numpy backend runs instead.
+- :func:`numba_reason`: what numba's error message says went wrong, in a line.
 - :data:`STATUS`: the record (numpy structured dtype, named fields) a compiled kernel writes
   instead of raising, read back by :func:`raise_shape_error` and the backend's ``run_chunk``.
 
@@ -11,12 +12,33 @@ message of every backend.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
 
 __all__ = ["SimulationDiverged", "NotCompilable", "ChunkRun", "STATUS", "new_status",
-           "raise_shape_error", "F_CALL", "G_CALL"]
+           "raise_shape_error", "F_CALL", "G_CALL", "numba_reason"]
+
+#: Colour codes numba puts in its messages, and the lines that only say where it failed.
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_WHERE = ("Failed in nopython mode pipeline", "During:", "File ", "^", "Rewrite", "- ")
+
+
+def numba_reason(exc: Exception, words: int = 40) -> str:
+    r"""What went wrong in numba's message ``exc``, as one line of at most ``words`` words:
+    colour codes and the lines that only locate the failure (pipeline stage, file, caret)
+    left out.
+
+    Examples
+    --------
+    >>> numba_reason(TypeError("\x1b[1mFailed in nopython mode pipeline\nNo implementation "
+    ...                        "of zeros\x1b[0m\nDuring: typing"))
+    'No implementation of zeros'
+    """
+    lines = [ln.strip() for ln in _ANSI.sub("", str(exc)).splitlines()]
+    text = " ".join(ln for ln in lines if ln and not ln.startswith(_WHERE))
+    return " ".join(text.split()[:words])
 
 #: What a compiled kernel reports, one record per chunk (``status[0]``):
 STATUS = np.dtype([

@@ -11,7 +11,6 @@ they return.
 from __future__ import annotations
 
 import inspect
-import re
 import sys
 import warnings
 
@@ -21,7 +20,7 @@ from numba.core.dispatcher import Dispatcher
 
 from .._cache import BoundedCache
 from ..schemes import UPDATE_LAYOUTS, EulerMaruyama
-from .errors import F_CALL, G_CALL, NotCompilable
+from .errors import F_CALL, G_CALL, NotCompilable, numba_reason
 from .numba_arrays import count_bad, level_increment, save_levels, shape_is, zero
 from .numba_rng import fill
 
@@ -85,17 +84,10 @@ FG_ADVICE = ("Write f(t, x) and g(t, x) as plain functions with numpy operations
              "on 2-d float arrays (see sdesim.SDE's docstring).")
 
 
-#: Colour codes numba puts in its messages, and the lines that only say where it failed.
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_NOISE = ("Failed in nopython mode pipeline", "During:", "File ", "^", "Rewrite", "- ")
-
-
 def fallback_warning(exc: Exception, what: str, advice: str = FG_ADVICE) -> None:
     """Warn that numba could not compile ``what`` and that the numpy backend runs instead, with
-    ``advice`` and why: the first three lines of numba's message that say what went wrong
-    (colour codes and the pipeline/location lines left out)."""
-    lines = [ln.strip() for ln in _ANSI.sub("", str(exc)).splitlines()]
-    why = " ".join([ln for ln in lines if ln and not ln.startswith(_NOISE)][:3])
+    ``advice`` and why (:func:`.errors.numba_reason`)."""
+    why = numba_reason(exc)
     warnings.warn(f"numba could not compile {what}, running the numpy backend instead. {advice} "
                   f"Why: {why}", RuntimeWarning, stacklevel=4)
 

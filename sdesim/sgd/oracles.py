@@ -34,7 +34,6 @@ Li, Malladi & Arora (2021) (LMA), eqs. (1)–(3), Lemma 4.7, §5; docs/theory.md
 from __future__ import annotations
 
 import math
-import re
 from abc import ABC, abstractmethod
 from typing import Callable
 
@@ -43,6 +42,7 @@ import numpy as np
 from numba.extending import overload, register_jitable
 
 from .._validate import as_finite_array, positive_float, positive_int
+from ..backends.errors import numba_reason
 from .noise import GradientNoise, check_batch_size, psd_sqrt
 
 __all__ = ["Oracle", "NoisyQuadratic", "LinearRegression", "ScaleInvariantRegression",
@@ -966,7 +966,7 @@ class FunctionOracle(Oracle):
                 jf(*probe)
                 self._jitted[name] = jf
             except (numba.core.errors.NumbaError, NotImplementedError, TypeError) as exc:
-                why = " ".join(_plain(str(exc)).split()[:40])
+                why = numba_reason(exc)
                 self._jitted[name] = (f"numba could not compile the {name} given to "
                                       f"FunctionOracle ({why})")
         res = self._jitted[name]
@@ -974,7 +974,3 @@ class FunctionOracle(Oracle):
             raise NotImplementedError(res)
         return res
 
-
-def _plain(text: str) -> str:
-    """``text`` without the terminal colour codes numba puts in its messages."""
-    return re.sub(r"\x1b\[[0-9;]*m", "", text)
