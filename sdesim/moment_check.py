@@ -146,6 +146,20 @@ def refuse_heavy_tailed_phi(sde, x: np.ndarray, phi: Callable, *, warn: bool = F
     ------
     ValueError
         As :func:`check_test_function_moments`: ``Var phi(X_T)`` is infinite (``warn=False``).
+
+    Examples
+    --------
+    >>> import numpy as np, sdesim
+    >>> sde = sdesim.ou(1.0, 1.0, driver=sdesim.Stable(1.5))
+    >>> refuse_heavy_tailed_phi(sde, np.zeros((4, 1)), lambda x: np.cos(x[:, 0]))  # bounded
+    >>> refuse_heavy_tailed_phi(sde, np.zeros((4, 1)), lambda x: x[:, 0])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: phi grows like |x|^1.00 ...
+
+    References
+    ----------
+    Samorodnitsky & Taqqu (1994), Property 1.2.16; docs/theory.md §C.6.
     """
     min_alpha = float(getattr(getattr(sde, "driver", None), "min_alpha", 2.0))
     if min_alpha >= 2:
